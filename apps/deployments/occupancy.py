@@ -1,0 +1,99 @@
+"""Which web processes on this machine are running a model at this moment.
+
+One byte per process in a small file under ``var/run/`` mapped into every web worker: a
+process sets its byte while a model runs and reads the others' bytes before starting a run
+(a few hundred nanoseconds, no system call). Serving uses it to pick how many cores a run
+may take (see ``ModelRunner``): all of them when no other process is running a model, one
+when others are, so that concurrent runs do not fight over the same cores.
+
+A process claims its byte with a lock on that byte of the file, held for its lifetime; the
+system releases the lock when the process dies, and the next process to claim the byte
+clears it. If the file cannot be used, every process counts as alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import mmap
+import os
+import threading
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SLOTS = 64
+
+
+class Occupancy:
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._slot = -1
+        self._map: mmap.mmap | None = None
+        self._empty = bytes(SLOTS)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            if os.fstat(fd).st_size < SLOTS:
+                os.ftruncate(fd, SLOTS)
+            for slot in range(SLOTS):
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, slot)
+                except OSError:
+                    continue
+                self._slot = slot
+                break
+            self._map = mmap.mmap(fd, SLOTS)
+            self._fd = fd  # kept open: closing it would release the slot's lock
+            if self._slot >= 0:
+                self._map[self._slot] = 0
+        except OSError:
+            logger.warning("serving occupancy file unavailable: %s", path, exc_info=True)
+            self._map = None
+
+    def others_running(self) -> bool:
+        """Is a model running in another web process right now?"""
+        if self._map is None or self._slot < 0:
+            return False
+        view = self._map[:]
+        if self._running:
+            view = view[: self._slot] + b"\x00" + view[self._slot + 1 :]
+        return view != self._empty
+
+    @contextlib.contextmanager
+    def running(self):
+        """Mark this process as running a model for the duration of the block."""
+        with self._lock:
+            self._running += 1
+            self._publish()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._publish()
+
+    def _publish(self) -> None:
+        if self._map is not None and self._slot >= 0:
+            self._map[self._slot] = min(self._running, 255)
+
+
+_occupancy: Occupancy | None = None
+_occupancy_pid = 0
+_create_lock = threading.Lock()
+
+
+def occupancy() -> Occupancy:
+    """This process's handle (made after a fork, never inherited)."""
+    global _occupancy, _occupancy_pid
+    if _occupancy is None or _occupancy_pid != os.getpid():
+        with _create_lock:
+            if _occupancy is None or _occupancy_pid != os.getpid():
+                from django.conf import settings
+
+                path = Path(settings.VAR_DIR) / "run" / "serving-occupancy"
+                _occupancy = Occupancy(path)
+                _occupancy_pid = os.getpid()
+    return _occupancy

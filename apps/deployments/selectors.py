@@ -1,0 +1,95 @@
+"""Reads for deployments, their keys and their prediction log. A deployment is visible to
+its project's owner only: for anyone else it does not exist (404)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.deployments.models import Deployment, DeploymentApiKey, PredictionLog
+from apps.projects.models import Project
+
+
+def deployment_list(*, project: Project) -> QuerySet[Deployment]:
+    """The project's deployments, newest first, with their model versions."""
+    return (
+        Deployment.objects.filter(project=project)
+        .select_related("model_version", "project")
+        .order_by("-created_at", "-id")
+    )
+
+
+def deployment_get_for_user(*, user: Any, slug: str) -> Deployment:
+    """The user's deployment, or 404 (also for somebody else's)."""
+    if not getattr(user, "is_authenticated", False):
+        raise Http404("Deployment not found.")
+    deployment = (
+        Deployment.objects.select_related("model_version", "project")
+        .filter(slug=slug, project__owner=user)
+        .first()
+    )
+    if deployment is None:
+        raise Http404("Deployment not found.")
+    return deployment
+
+
+def api_key_list(*, deployment: Deployment) -> QuerySet[DeploymentApiKey]:
+    return DeploymentApiKey.objects.filter(deployment=deployment).order_by("-created")
+
+
+def api_key_get(*, deployment: Deployment, key_id: str) -> DeploymentApiKey:
+    """One of the deployment's keys by its public id (the prefix), or 404."""
+    api_key = DeploymentApiKey.objects.filter(deployment=deployment, prefix=key_id).first()
+    if api_key is None:
+        raise Http404("API key not found.")
+    return api_key
+
+
+def prediction_list(
+    *, deployment: Deployment, uncertain: bool | None = None
+) -> QuerySet[PredictionLog]:
+    """The deployment's logged predictions, newest first; ``uncertain`` filters."""
+    queryset = PredictionLog.objects.filter(deployment=deployment).select_related("model_version")
+    if uncertain is not None:
+        queryset = queryset.filter(uncertain=uncertain)
+    return queryset.order_by("-created_at", "-id")
+
+
+def _parse_uid(prediction_id: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(prediction_id))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise Http404("Prediction not found.") from exc
+
+
+def prediction_get(
+    *, deployment: Deployment, prediction_id: Any, wait: float = 0.0
+) -> PredictionLog:
+    """A logged prediction by the id its answer carried, or 404.
+
+    Rows are written in the background a moment after the answer (see
+    ``apps.deployments.prediction_log``); ``wait`` seconds is how long to wait for one that
+    is still on its way before answering 404.
+    """
+    from apps.deployments.prediction_log import prediction_log_flush
+
+    uid = _parse_uid(prediction_id)
+    queryset = PredictionLog.objects.select_related("deployment__project", "model_version")
+    deadline = time.monotonic() + wait
+    flushed = False
+    while True:
+        prediction = queryset.filter(deployment=deployment, uid=uid).first()
+        if prediction is not None:
+            return prediction
+        if not flushed:
+            # It may be queued in this very process.
+            prediction_log_flush()
+            flushed = True
+            continue
+        if time.monotonic() >= deadline:
+            raise Http404("Prediction not found.")
+        time.sleep(0.05)

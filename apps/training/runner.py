@@ -1,0 +1,521 @@
+"""One attempt at a training job, between the claim and the recorded outcome.
+
+It reads the job's frozen snapshot, gets the images or their cached embeddings, calls
+``apps.ml`` to train, evaluate and export, and returns what to store. It writes no rows
+itself except cached embeddings (live progress goes through the ``JobMonitor``), and holds
+no transaction open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from apps.core.exceptions import ApplicationError
+from apps.datasets.models import Image
+from apps.training.models import TrainingJob
+from apps.training.selectors import ID_CHUNK, embedding_vectors
+
+# Share of the train split held out for validation when the project has no val images.
+HOLDOUT_FRACTION = 0.2
+# Per-stage shares of the overall progress bar.
+QUICK_STAGES = {"embedding": 0.35, "training": 0.45, "evaluating": 0.05, "exporting": 0.15}
+FINETUNE_STAGES = {"embedding": 0.05, "training": 0.8, "exporting": 0.1, "evaluating": 0.05}
+# Images per batch when evaluating a fine-tuned network.
+EVAL_BATCH = 32
+# The fine-tuned network's ONNX export must give the same probabilities as PyTorch.
+EXPORT_TOLERANCE = 1e-3
+
+
+@dataclass
+class TrainOutput:
+    """What a successful attempt hands back to be stored."""
+
+    backbone: str
+    labels: tuple[str, ...]
+    metrics: dict[str, Any]
+    # (ModelVersion field, file name, bytes)
+    files: list[tuple[str, str, bytes]]
+
+
+@dataclass
+class Partition:
+    """The snapshot's images by role, as (image id, class index) pairs."""
+
+    train: list[tuple[int, int]]
+    val: list[tuple[int, int]]
+    held_out: list[tuple[int, int]]
+    # "test", "val", or "val (held out from train)": what the metrics were measured on.
+    evaluated_on: str
+    val_source: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def snapshot_partition(
+    rows: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    *,
+    holdout_fraction: float = HOLDOUT_FRACTION,
+    seed: int = 0,
+) -> Partition:
+    """Split the snapshot rows into train / val / held-out sets.
+
+    Training uses split "train" (and images without a split, which only happens when the
+    split service was not available). Validation (early stopping) uses "val"; with no val
+    images, a stratified ``holdout_fraction`` of train is held out instead (at least one
+    image of each label that has two or more). The reported metrics are measured on "test"
+    when it has images, otherwise on the validation images."""
+    index = {name: i for i, name in enumerate(labels)}
+    by_split: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for row in rows:
+        split = row.get("split") or "train"
+        by_split[split].append((int(row["id"]), index[row["label"]]))
+    train, val, test = by_split["train"], by_split["val"], by_split["test"]
+    counts = {
+        "train": len(train),
+        "val": len(val),
+        "test": len(test),
+        "unsplit_as_train": sum(1 for row in rows if not row.get("split")),
+    }
+    val_source = "val"
+    if not val:
+        rng = np.random.default_rng(seed)
+        per_class: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for item in sorted(train):
+            per_class[item[1]].append(item)
+        kept: list[tuple[int, int]] = []
+        for items in per_class.values():
+            order = rng.permutation(len(items))
+            take = int(round(len(items) * holdout_fraction))
+            take = min(max(take, 1), len(items) - 1) if len(items) >= 2 else 0
+            val += [items[i] for i in order[:take]]
+            kept += [items[i] for i in order[take:]]
+        train = sorted(kept)
+        val = sorted(val)
+        val_source = "train"
+        counts["train"], counts["val"] = len(train), len(val)
+        counts["val_held_out_from_train"] = len(val)
+    if test:
+        held_out, evaluated_on = test, "test"
+    else:
+        held_out = val
+        evaluated_on = "val" if val_source == "val" else "val (held out from train)"
+    counts["held_out"] = len(held_out)
+    return Partition(
+        train=train,
+        val=val,
+        held_out=held_out,
+        evaluated_on=evaluated_on,
+        val_source=val_source,
+        counts=counts,
+    )
+
+
+class Progress:
+    """Maps each stage's own 0..1 progress onto the job's overall bar, keeps the live
+    history, and passes it all to the monitor (which throttles the writes)."""
+
+    def __init__(self, monitor: Any, stages: dict[str, float]) -> None:
+        self.monitor = monitor
+        self.stages = stages
+        self.history: list[dict[str, Any]] = []
+        self.stage = ""
+        self.timings: dict[str, float] = {}
+        self._started = time.monotonic()
+        self._stage_started = self._started
+
+    def _offset(self, stage: str) -> float:
+        total = 0.0
+        for name, share in self.stages.items():
+            if name == stage:
+                return total
+            total += share
+        return total
+
+    def begin(self, stage: str) -> None:
+        now = time.monotonic()
+        if self.stage:
+            self.timings[self.stage] = round(
+                self.timings.get(self.stage, 0.0) + now - self._stage_started, 3
+            )
+        self.stage, self._stage_started = stage, now
+        self.update(0.0)
+
+    def end(self) -> dict[str, float]:
+        self.begin("")
+        self.timings["total"] = round(time.monotonic() - self._started, 3)
+        return self.timings
+
+    def update(self, fraction: float, *, history: dict[str, Any] | None = None) -> None:
+        if history is not None:
+            self.history.append(_plain(history))
+        if not self.stage:
+            return
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        overall = self._offset(self.stage) + self.stages.get(self.stage, 0.0) * fraction
+        self.monitor.report(
+            stage=self.stage,
+            progress=round(min(overall, 0.999), 4),
+            # A copy: the monitor's thread serialises it while training appends more.
+            metrics={"history": list(self.history)},
+        )
+
+    def on_event(self, event: Any) -> None:
+        """An ``apps.ml.ProgressEvent`` from a fit function."""
+        metrics = getattr(event, "metrics", None) or None
+        entry = metrics if metrics and ("epoch" in metrics or "step" in metrics) else None
+        self.update(getattr(event, "progress", 0.0), history=entry)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy (numpy scalars become floats / ints)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def _check_stop(monitor: Any) -> None:
+    from apps.ml import TrainCancelled
+
+    if monitor.should_stop():
+        raise TrainCancelled()
+
+
+def _require_every_label(part: Partition, labels: Sequence[str]) -> None:
+    present = {y for _, y in part.train}
+    missing = [labels[i] for i in range(len(labels)) if i not in present]
+    if missing:
+        names = ", ".join(f'"{name}"' for name in missing)
+        raise ApplicationError(
+            f"No training image of {names} is left (images were deleted since the job was "
+            "started). Label more images and train again."
+        )
+
+
+def _image_files(image_ids: Sequence[int]) -> dict[int, str]:
+    ids = list(image_ids)
+    names: dict[int, str] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        names.update(
+            Image.objects.filter(id__in=ids[start : start + ID_CHUNK]).values_list(
+                "id", "normalized"
+            )
+        )
+    return names
+
+
+def _embeddings(
+    ids: Sequence[int], *, backbone: str, progress: Progress, monitor: Any
+) -> dict[int, np.ndarray]:
+    """The embeddings of ``ids``, computing (and caching) the missing ones."""
+    from apps.training.services import embeddings_compute
+
+    progress.begin("embedding")
+    vectors = embedding_vectors(image_ids=ids, backbone=backbone)
+    missing = [i for i in ids if i not in vectors]
+    if missing:
+        embeddings_compute(
+            image_ids=missing,
+            backbone=backbone,
+            on_batch=lambda done, total: progress.update(done / max(total, 1)),
+            should_stop=monitor.should_stop,
+        )
+        _check_stop(monitor)
+        vectors.update(embedding_vectors(image_ids=missing, backbone=backbone))
+    return vectors
+
+
+def _arrays(
+    items: Sequence[tuple[int, int]], vectors: dict[int, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    kept = [(i, y) for i, y in items if i in vectors]
+    if not kept:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), []
+    x = np.stack([vectors[i] for i, _ in kept]).astype(np.float32, copy=False)
+    y = np.asarray([y for _, y in kept], dtype=np.int64)
+    return x, y, [i for i, _ in kept]
+
+
+def _target(project: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    value = metrics.get(project.target_metric)
+    return {
+        "metric": project.target_metric,
+        "value": project.target_value,
+        "achieved": value,
+        "reached": value is not None and value >= project.target_value,
+    }
+
+
+def head_probabilities(head_state: dict[str, Any], features: np.ndarray) -> np.ndarray:
+    """Class probabilities of a trained linear head on embeddings [N, D]."""
+    import torch
+
+    from apps.ml import LinearHead
+
+    weight = head_state["fc.weight"]
+    head = LinearHead(weight.shape[1], weight.shape[0])
+    head.load_state_dict(head_state)
+    head.eval()
+    with torch_threads(1), torch.inference_mode():
+        logits = head(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
+        return torch.softmax(logits, dim=-1).numpy()
+
+
+def _state_bytes(state: dict[str, Any]) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def train(job: TrainingJob, monitor: Any) -> TrainOutput:
+    """Train, evaluate and export the job's model. Raises ``TrainCancelled`` when asked to
+    stop, ``ApplicationError`` for data that cannot be trained on."""
+    from apps.ml.backbones import get_backbone
+
+    project = job.project
+    spec = get_backbone(project.backbone)
+    snapshot = list(job.snapshot or [])
+    labels = tuple(sorted({row["label"] for row in snapshot}))
+    files = _image_files([row["id"] for row in snapshot])
+    rows = [row for row in snapshot if row["id"] in files]
+    part = snapshot_partition(rows, labels)
+    part.counts["deleted_since_snapshot"] = len(snapshot) - len(rows)
+    _require_every_label(part, labels)
+    if job.mode == TrainingJob.Mode.FINETUNE:
+        return _train_finetune(job, monitor, spec, labels, part, files)
+    return _train_quick(job, monitor, spec, labels, part)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run a block with ``count`` intra-op PyTorch threads.
+
+    The quick head is a [N, 1280] x [1280, C] problem: extra OpenMP threads only add
+    synchronisation, and on a busy 2-core machine they made 300 steps take 13 s instead of
+    0.5 s."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _quick_fit(
+    spec: Any,
+    labels: tuple[str, ...],
+    part: Partition,
+    vectors: dict[int, np.ndarray],
+    *,
+    on_progress: Callable[[Any], None] | None,
+    should_stop: Callable[[], bool],
+) -> Any:
+    from apps.ml import QuickSpec, fit_quick
+
+    train_x, train_y, _ = _arrays(part.train, vectors)
+    val_x, val_y, _ = _arrays(part.val, vectors)
+    with torch_threads(1):
+        return fit_quick(
+            train_x,
+            train_y,
+            spec=QuickSpec(backbone=spec.name, labels=labels),
+            val_x=val_x if len(val_x) else None,
+            val_y=val_y if len(val_y) else None,
+            on_progress=on_progress,
+            should_stop=should_stop,
+        )
+
+
+def _train_quick(
+    job: TrainingJob, monitor: Any, spec: Any, labels: tuple[str, ...], part: Partition
+) -> TrainOutput:
+    from apps.ml import evaluate
+    from apps.ml.onnx_compose import compose_classifier_onnx
+
+    progress = Progress(monitor, QUICK_STAGES)
+    ids = [i for i, _ in part.train + part.val + part.held_out]
+    vectors = _embeddings(
+        list(dict.fromkeys(ids)), backbone=spec.name, progress=progress, monitor=monitor
+    )
+
+    progress.begin("training")
+    result = _quick_fit(
+        spec, labels, part, vectors, on_progress=progress.on_event, should_stop=monitor.should_stop
+    )
+
+    progress.begin("evaluating")
+    held_x, held_y, held_ids = _arrays(part.held_out, vectors)
+    probs = head_probabilities(result.head_state, held_x)
+    metrics = evaluate(probs, held_y, labels=list(labels), ids=held_ids)
+
+    progress.begin("exporting")
+    onnx_bytes = compose_classifier_onnx(spec.name, result.head_state)
+    head_bytes = _state_bytes(result.head_state)
+    metrics = _final_metrics(job, metrics, part, progress, result, vectors)
+    return TrainOutput(
+        backbone=spec.name,
+        labels=labels,
+        metrics=metrics,
+        files=[("onnx_file", "model.onnx", onnx_bytes), ("head_file", "head.pt", head_bytes)],
+    )
+
+
+def _final_metrics(
+    job: TrainingJob,
+    metrics: dict[str, Any],
+    part: Partition,
+    progress: Progress,
+    result: Any,
+    vectors: dict[int, np.ndarray] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    metrics = dict(metrics)
+    metrics["evaluated_on"] = part.evaluated_on
+    metrics["counts"] = dict(part.counts)
+    if vectors is not None:
+        # Images whose file could not be read have no embedding and were left out.
+        used = {i for i, _ in part.train + part.val + part.held_out}
+        metrics["counts"]["unreadable"] = len(used - set(vectors))
+    metrics["history"] = list(result.history) if result.history else progress.history
+    metrics["best_epoch"] = getattr(result, "best_epoch", None)
+    metrics["target"] = _target(job.project, metrics)
+    metrics.update(extra)
+    metrics["timings"] = progress.end()
+    return _plain(metrics)
+
+
+def _image_source(name: str) -> Callable[[], Any]:
+    from apps.training.services import image_open_normalized
+
+    return functools.partial(image_open_normalized, name)
+
+
+def _train_finetune(
+    job: TrainingJob,
+    monitor: Any,
+    spec: Any,
+    labels: tuple[str, ...],
+    part: Partition,
+    files: dict[int, str],
+) -> TrainOutput:
+    import torch
+
+    from apps.ml import FinetuneSpec, Predictor, build_classifier, evaluate, fit_finetune
+
+    progress = Progress(monitor, FINETUNE_STAGES)
+    # The head starts from a linear probe on the cached embeddings (a good start, and its
+    # held-out score says what fine-tuning adds over quick mode).
+    ids = [i for i, _ in part.train + part.val + part.held_out]
+    vectors = _embeddings(
+        list(dict.fromkeys(ids)), backbone=spec.name, progress=progress, monitor=monitor
+    )
+    probe = _quick_fit(
+        spec, labels, part, vectors, on_progress=None, should_stop=monitor.should_stop
+    )
+    held_x, probe_y, _ = _arrays(part.held_out, vectors)
+    probe_metrics = evaluate(
+        head_probabilities(probe.head_state, held_x), probe_y, labels=list(labels)
+    )
+
+    progress.begin("training")
+    train_items = [(_image_source(files[i]), y) for i, y in part.train]
+    val_items = [(_image_source(files[i]), y) for i, y in part.val]
+    result = fit_finetune(
+        train_items,
+        val_items,
+        spec=FinetuneSpec(backbone=spec.name, labels=labels),
+        on_progress=progress.on_event,
+        should_stop=monitor.should_stop,
+        init_head_state=probe.head_state,
+    )
+
+    # Exported first, then evaluated through ONNX Runtime: the metrics are those of the very
+    # file that will serve predictions (and ORT runs it faster than PyTorch on a CPU).
+    progress.begin("exporting")
+    model = build_classifier(spec.name, len(labels), model_state=result.model_state).eval()
+    held_ids = [i for i, _ in part.held_out]
+    held_y = np.asarray([y for _, y in part.held_out], dtype=np.int64)
+    onnx_bytes = _export_checked(model, spec, [_image_source(files[i]) for i in held_ids[:8]])
+    del model
+
+    progress.begin("evaluating")
+    # threads=0: ONNX Runtime's default, every core (this is a training worker).
+    predictor = Predictor.load(onnx_bytes, labels=labels, backbone=spec.name, threads=0)
+    chunks = []
+    for start in range(0, len(held_ids), EVAL_BATCH):
+        _check_stop(monitor)
+        batch = [_image_source(files[i])() for i in held_ids[start : start + EVAL_BATCH]]
+        chunks.append(predictor.predict(batch))
+        progress.update((start + EVAL_BATCH) / max(len(held_ids), 1))
+    probs = np.concatenate(chunks) if chunks else np.zeros((0, len(labels)), np.float32)
+    metrics = evaluate(probs, held_y, labels=list(labels), ids=held_ids)
+
+    metrics = _final_metrics(
+        job,
+        metrics,
+        part,
+        progress,
+        result,
+        # The probe is quick mode's model on the same images: an honest comparison.
+        linear_probe={
+            "accuracy": probe_metrics.get("accuracy"),
+            "macro_f1": probe_metrics.get("macro_f1"),
+        },
+        device="cuda" if torch.cuda.is_available() else "cpu",
+    )
+    return TrainOutput(
+        backbone=spec.name,
+        labels=labels,
+        metrics=metrics,
+        files=[
+            ("onnx_file", "model.onnx", onnx_bytes),
+            ("head_file", "head.pt", _state_bytes(result.head_state or probe.head_state)),
+            ("model_file", "model.pt", _state_bytes(result.model_state)),
+        ],
+    )
+
+
+def _export_checked(model: Any, spec: Any, sources: Sequence[Callable[[], Any]]) -> bytes:
+    """The network as ONNX, checked against PyTorch's probabilities on real images."""
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+    import torch
+
+    from apps.ml import export_onnx, preprocess_batch
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        export_onnx(model, path, spec=spec)
+        data = path.read_bytes()
+    if sources:
+        batch = preprocess_batch([source() for source in sources], spec)
+        with torch.inference_mode():
+            expected = model(torch.from_numpy(batch)).numpy()
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input": batch})[0]
+        gap = float(np.max(np.abs(got - expected)))
+        if gap > EXPORT_TOLERANCE:
+            raise RuntimeError(
+                f"the exported ONNX model disagrees with the trained network (by {gap:.2g})"
+            )
+    return data

@@ -1,0 +1,35 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.views import api_not_found, spa_index
+
+api_v1 = [
+    path("", include("apps.core.urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.projects.urls")),
+    path("", include("apps.datasets.urls")),
+    path("", include("apps.labeling.urls")),
+    path("", include("apps.training.urls")),
+    path("", include("apps.deployments.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    re_path(r"^api/", api_not_found),
+]
+
+if settings.SERVE_MEDIA:
+    # Media files are served by Django itself on the embedded stack (a self-hosted,
+    # single-machine install); on S3 the storage hands out signed URLs instead.
+    urlpatterns += [
+        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    ]
+
+# Everything else is the single-page app (client-side routing).
+urlpatterns += [re_path(r"^(?!api/|admin/|media/|static/).*$", spa_index, name="spa")]

@@ -1,0 +1,233 @@
+"""Prediction latency and throughput: the platform's API vs TorchServe vs bare ONNX Runtime.
+
+A quick model is trained through the real platform (a small zip import of the data set), deployed,
+given an API key, and ``POST /api/v1/predict/{slug}/`` is load-tested with one 224x224 JPEG per
+request (multipart ``image``) by closed-loop clients (``bench.loadgen``) at 1, 8 and 32
+concurrent clients. The same ONNX file, downloaded from the model version, is then served by
+TorchServe (``bench.torchserve``, raw JPEG body) under the same load, and timed in-process with
+ONNX Runtime (decode + preprocess + forward, batch 1). One server at a time: the platform is
+stopped before TorchServe starts, so they never compete for the cores.
+
+    .venv/bin/python -m bench.bench_predict [--quick] [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bench_training import dataset_zip
+from bench.common import (
+    BenchResult,
+    add_common_args,
+    latency_summary,
+    process_tree_rss_mb,
+    time_calls,
+    write_result,
+)
+from bench.loadgen import LoadResult, run_load
+from bench.platform_run import (
+    _expect,
+    create_project,
+    import_zip,
+    machine_facts,
+    machine_note,
+    start_platform,
+    train,
+)
+
+CONCURRENCY = (1, 8, 32)
+
+
+def _load_all(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    multipart: str | None,
+    args: argparse.Namespace,
+) -> dict[int, LoadResult]:
+    results = {}
+    for clients in CONCURRENCY:
+        n = args.requests if clients == 1 else args.requests * 2
+        results[clients] = run_load(
+            url,
+            body=body,
+            headers=headers,
+            requests=n,
+            concurrency=clients,
+            warmup=10 if clients == 1 else 0,
+            max_seconds=args.max_seconds,
+            multipart_field=multipart,
+        )
+        print(url, f"c={clients}", results[clients].summary(), flush=True)
+    return results
+
+
+def _figures(prefix: str, results: dict[int, LoadResult]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for clients, result in results.items():
+        summary = result.summary()
+        for key in ("n", "median_ms", "p95_ms", "p99_ms", "throughput_rps", "errors"):
+            if key in summary:
+                figures[f"{prefix}_c{clients}_{key}"] = summary[key]
+    return figures
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    from bench.onnx_forward import make_session, sample_jpeg
+    from bench.torchserve.handler import preprocess_image
+    from bench.torchserve.serve import start_torchserve
+
+    jpeg = sample_jpeg(args.data)  # a real val/ photo resized to 224x224
+    metrics: dict[str, Any] = {}
+    notes = [machine_note()]
+    with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+        tmp_path = Path(tmp)
+        zip_path, classes = dataset_zip(args.data, tmp_path / "data.zip", per_class=args.per_class)
+
+        # ---- 1. the platform: train a quick model, deploy it, load-test the prediction API
+        live = start_platform(tmp_path / "var", extra_env={"BAKEHOUSE_EMBED_ON_INGEST": "false"})
+        try:
+            client, _ = live.signup()
+            with client:
+                project = create_project(client, "Prediction benchmark", classes)
+                imported = import_zip(client, project["id"], zip_path)
+                if imported["status"] != "succeeded":
+                    raise RuntimeError(f"import failed: {imported}")
+                job, _seconds = train(client, project["id"], "quick", timeout=900)
+                if job["status"] != "succeeded":
+                    raise RuntimeError(f"training failed: {job}")
+                version = job["model_version"]
+                onnx = client.get(f"/api/v1/models/{version}/download/?file=onnx")
+                if onnx.status_code != 200:
+                    raise RuntimeError(f"ONNX download failed: {onnx.status_code}")
+                onnx_path = tmp_path / "model.onnx"
+                onnx_path.write_bytes(onnx.content)
+                deployment = _expect(
+                    client.post(
+                        f"/api/v1/projects/{project['id']}/deployments/",
+                        # The default limit (600/min) would throttle the load test itself.
+                        json={"model_version": version, "rate_limit": "1000000/min"},
+                    ),
+                    201,
+                )
+                key = _expect(
+                    client.post(
+                        f"/api/v1/deployments/{deployment['slug']}/keys/", json={"name": "bench"}
+                    ),
+                    201,
+                )["key"]
+            url = f"{live.url}/api/v1/predict/{deployment['slug']}/"
+            headers = {"Authorization": f"Api-Key {key}"}
+            probe = run_load(url, body=jpeg, headers=headers, requests=1, multipart_field="image")
+            if probe.errors:
+                raise RuntimeError(f"prediction failed: {probe.status_counts}")
+            ours = _load_all(url, jpeg, headers, multipart="image", args=args)
+            metrics["platform_web_rss_mb"] = process_tree_rss_mb(live.pid("web"))
+        finally:
+            live.stop()
+        metrics.update(_figures("bakehouse", ours))
+
+        # ---- 2. TorchServe serving the same ONNX file (platform stopped)
+        torchserve_error = None
+        try:
+            server = start_torchserve(onnx_path, tmp_path / "torchserve", workers=args.ts_workers)
+        except Exception as exc:  # noqa: BLE001 - report it, keep the other figures
+            torchserve_error = f"{type(exc).__name__}: {exc}"
+            server = None
+        theirs: dict[int, LoadResult] = {}
+        if server is not None:
+            try:
+                theirs = _load_all(server.url, jpeg, {}, multipart=None, args=args)
+                metrics["torchserve_rss_mb"] = process_tree_rss_mb(server.pid)
+            finally:
+                server.stop()
+            metrics.update(_figures("torchserve", theirs))
+        else:
+            notes.append(f"TorchServe did not start: {torchserve_error}")
+
+        # ---- 3. bare ONNX Runtime in this process: the floor
+        runs = args.requests
+        for threads in (1, 2):
+            session = make_session(onnx_path, threads=threads)
+            name = session.get_inputs()[0].name
+            samples = time_calls(
+                lambda s=session, n=name: s.run(None, {n: preprocess_image(jpeg)}),
+                runs=runs,
+                warmup=10,
+            )
+            summary = latency_summary(samples)
+            metrics[f"bare_ort_t{threads}_median_ms"] = summary["median_ms"]
+            metrics[f"bare_ort_t{threads}_p95_ms"] = summary["p95_ms"]
+            metrics[f"bare_ort_t{threads}_p99_ms"] = summary["p99_ms"]
+
+    # ---- ratios and the issue's targets
+    ours_med = metrics.get("bakehouse_c1_median_ms")
+    bare = metrics.get("bare_ort_t2_median_ms")
+    ts_med = metrics.get("torchserve_c1_median_ms")
+    if ours_med and bare:
+        metrics["ratio_bakehouse_over_bare_ort_c1_median"] = round(ours_med / bare, 2)
+        metrics["target_c1_median_le_2x_bare_ort"] = "met" if ours_med <= 2 * bare else "MISSED"
+    if ours_med and ts_med:
+        metrics["ratio_bakehouse_over_torchserve_c1_median"] = round(ours_med / ts_med, 2)
+        metrics["target_c1_median_below_torchserve"] = "met" if ours_med < ts_med else "MISSED"
+    for clients in CONCURRENCY:
+        ours_rps = metrics.get(f"bakehouse_c{clients}_throughput_rps")
+        ts_rps = metrics.get(f"torchserve_c{clients}_throughput_rps")
+        if ours_rps and ts_rps:
+            metrics[f"ratio_throughput_bakehouse_over_torchserve_c{clients}"] = round(
+                ours_rps / ts_rps, 2
+            )
+    ratio8 = metrics.get("ratio_throughput_bakehouse_over_torchserve_c8")
+    if ratio8 is not None:
+        metrics["target_c8_throughput_ge_1_3x_torchserve"] = "met" if ratio8 >= 1.3 else "MISSED"
+
+    notes += [
+        "Bakehouse: POST /api/v1/predict/{slug}/ with multipart image and an Api-Key header "
+        "(gunicorn, 2 workers x 4 threads, ONNX Runtime 1 thread per process, deployment "
+        "defaults except rate_limit; store_images on, so every prediction is also recorded).",
+        f"TorchServe: {args.ts_workers} workers, 1 ORT thread each, raw JPEG body, same ONNX file.",
+        "bare_ort_tN: decode + preprocess + session.run in this process with N intra-op threads "
+        "(bench/torchserve/handler.py preprocessing), no HTTP.",
+        "The load generator runs on the same cores as the server; servers were measured one "
+        "after the other, never at the same time. Latencies are per request, client side.",
+    ]
+    return BenchResult(
+        name="predict" + ("_quick" if args.quick else ""),
+        title="Prediction: Bakehouse API vs TorchServe vs bare ONNX Runtime (one 224x224 JPEG)",
+        params={
+            "requests_sequential": args.requests,
+            "requests_concurrent": args.requests * 2,
+            "concurrency": ",".join(map(str, CONCURRENCY)),
+            "jpeg_bytes": len(jpeg),
+            "train_images_per_class": args.per_class,
+            **machine_facts(),
+        },
+        metrics=metrics,
+        notes=notes,
+    )
+
+
+def main(argv: list[str] | None = None) -> BenchResult:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--requests", type=int, default=200, help="sequential requests")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="cap per load level")
+    parser.add_argument("--per-class", type=int, default=20, help="images per class to train on")
+    parser.add_argument("--ts-workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.requests, args.max_seconds, args.per_class = 20, 20.0, 8
+    started = time.perf_counter()
+    result = run(args)
+    result.metrics["bench_wall_s"] = round(time.perf_counter() - started, 1)
+    write_result(result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

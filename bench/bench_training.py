@@ -1,0 +1,236 @@
+"""Training through the real platform (API + Celery worker) against the plain-PyTorch references.
+
+The data set (folder-per-class ``train/`` and ``val/``) is zipped and imported through
+``POST /projects/{id}/imports/`` on a platform started with embedding-on-ingest off, so:
+
+- quick, cold: the first quick job computes every embedding itself (click train -> model ready);
+- quick, warm: a second quick job finds every embedding cached;
+- finetune: one fine-tune job.
+
+Accuracy is the job's own evaluation on ``val/`` (the folder split). Peak memory is the summed
+RSS of the training worker's process tree, sampled every 0.1 s during each job. The references
+(``bench.reference_linear_probe`` and ``bench.reference_finetune``) run in subprocesses of the
+same run, after the platform has stopped, so their peak RSS is their own.
+
+    .venv/bin/python -m bench.bench_training [--quick] [--data PATH] [--ref-epochs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import BenchResult, add_common_args, split_dirs, stopwatch, write_result
+from bench.platform_run import (
+    RssSampler,
+    create_project,
+    import_zip,
+    machine_facts,
+    machine_note,
+    start_platform,
+    train,
+)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
+
+
+def dataset_zip(root: Path, dest: Path, *, per_class: int | None = None) -> tuple[Path, list[str]]:
+    """Zip ``root/{train,val}/<class>/*`` as ``data/<split>/<class>/<file>`` (stored, not
+    compressed: JPEGs do not shrink). ``per_class`` keeps the first N files of each class."""
+    train_dir, val_dir = split_dirs(root)
+    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED) as archive:
+        for split_dir in (train_dir, val_dir):
+            for name in classes:
+                files = sorted(
+                    p for p in (split_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                )
+                for photo in files[:per_class]:
+                    archive.write(photo, f"data/{split_dir.name}/{name}/{photo.name}")
+    return dest, classes
+
+
+def _reference(module: str, args: list[str], out: Path, timeout: float) -> dict[str, Any]:
+    """Run a reference script in its own process; return its JSON result (or the error)."""
+    command = [sys.executable, "-m", module, "--out", str(out), *args]
+    print("$", " ".join(command), flush=True)
+    try:
+        subprocess.run(command, check=True, timeout=timeout, stdout=subprocess.DEVNULL)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        return {"error": str(exc)}
+    found = sorted(out.glob(f"{module.rsplit('.', 1)[-1]}*.json"))
+    return json.loads(found[-1].read_text()) if found else {"error": "no result file"}
+
+
+def _job_figures(prefix: str, job: dict[str, Any], seconds: float, peak: dict[str, float]) -> dict:
+    metrics = job.get("metrics") or {}
+    accuracy = metrics.get("accuracy")
+    figures = {
+        f"{prefix}_status": job["status"],
+        f"{prefix}_click_to_ready_s": round(seconds, 2),
+        f"{prefix}_val_accuracy_pct": round(100 * accuracy, 2) if accuracy is not None else None,
+        f"{prefix}_worker_peak_rss_mb": peak.get("training"),
+    }
+    if "macro_f1" in metrics:
+        figures[f"{prefix}_macro_f1"] = round(metrics["macro_f1"], 4)
+    timings = metrics.get("timings") or {}
+    for stage, value in timings.items():
+        figures[f"{prefix}_stage_{stage}_s"] = round(float(value), 2)
+    return figures
+
+
+def run(args: argparse.Namespace) -> BenchResult:
+    per_class = 8 if args.quick else None
+    metrics: dict[str, Any] = {}
+    notes = [machine_note()]
+    facts = machine_facts()
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        tmp_path = Path(tmp)
+        zip_path, classes = dataset_zip(args.data, tmp_path / "data.zip", per_class=per_class)
+        zip_mb = round(zip_path.stat().st_size / 2**20, 1)
+
+        with stopwatch() as startup:
+            live = start_platform(
+                tmp_path / "var", extra_env={"BAKEHOUSE_EMBED_ON_INGEST": "false"}
+            )
+        metrics["platform_startup_s"] = round(startup["s"], 1)
+        try:
+            client, _ = live.signup()
+            with client:
+                project = create_project(client, "Training benchmark", classes)
+                with stopwatch() as import_time:
+                    imported = import_zip(client, project["id"], zip_path)
+                if imported["status"] != "succeeded":
+                    raise RuntimeError(f"import failed: {imported}")
+                metrics["import_s"] = round(import_time["s"], 2)
+                pids = {"training": live.pid("worker-training")}
+                runs = [("quick_cold", "quick"), ("quick_warm", "quick")]
+                if not args.skip_finetune:
+                    runs.append(("finetune", "finetune"))
+                jobs = {}
+                for prefix, mode in runs:
+                    with RssSampler(pids) as rss:
+                        job, seconds = train(client, project["id"], mode, timeout=args.timeout)
+                    jobs[prefix] = job
+                    metrics.update(_job_figures(prefix, job, seconds, rss.peak_mb))
+                    print(prefix, job["status"], f"{seconds:.2f} s", flush=True)
+                counts = (jobs["quick_warm"].get("metrics") or {}).get("counts", {})
+        finally:
+            live.stop()
+
+        # References after the platform is down: they get the cores and memory to themselves.
+        ref_common = ["--data", str(args.data), *(["--quick"] if args.quick else [])]
+        probe = _reference(
+            "bench.reference_linear_probe", ref_common, tmp_path / "ref", timeout=1800
+        )
+        finetune_ref: dict[str, Any] = {}
+        if not args.skip_finetune:
+            finetune_ref = _reference(
+                "bench.reference_finetune",
+                [*ref_common, "--epochs", str(args.ref_epochs)],
+                tmp_path / "ref",
+                timeout=3600,
+            )
+
+    pm, fm = probe.get("metrics", {}), finetune_ref.get("metrics", {})
+    metrics.update(
+        {
+            "ref_linear_probe_val_accuracy_pct": pm.get("val_accuracy_pct"),
+            "ref_linear_probe_wall_s": pm.get("wall_total_s"),
+            "ref_linear_probe_peak_rss_mb": pm.get("peak_rss_mb"),
+        }
+    )
+    if not args.skip_finetune:
+        metrics.update(
+            {
+                "ref_finetune_best_val_accuracy_pct": fm.get("best_val_accuracy_pct"),
+                "ref_finetune_final_val_accuracy_pct": fm.get("final_val_accuracy_pct"),
+                "ref_finetune_wall_s": fm.get("wall_total_s"),
+                "ref_finetune_peak_rss_mb": fm.get("peak_rss_mb"),
+            }
+        )
+    for name, ref in (("linear probe", probe), ("fine-tune", finetune_ref)):
+        if "error" in ref:
+            notes.append(f"Reference {name} failed: {ref['error']}")
+
+    # Ratios and targets (issue #7): quick >= 94.8 % on val/, < 5 s warm, < 15 s cold.
+    cold, warm = (
+        metrics.get("quick_cold_click_to_ready_s"),
+        metrics.get("quick_warm_click_to_ready_s"),
+    )
+    quick_acc = metrics.get("quick_warm_val_accuracy_pct")
+    if pm.get("wall_total_s") and cold:
+        metrics["ref_probe_wall_over_quick_cold"] = round(pm["wall_total_s"] / cold, 2)
+    if quick_acc is not None and pm.get("val_accuracy_pct") is not None:
+        metrics["quick_minus_ref_probe_accuracy_pts"] = round(quick_acc - pm["val_accuracy_pct"], 2)
+    ft_acc = metrics.get("finetune_val_accuracy_pct")
+    if ft_acc is not None and quick_acc is not None:
+        metrics["finetune_minus_quick_accuracy_pts"] = round(ft_acc - quick_acc, 2)
+    if ft_acc is not None and fm.get("best_val_accuracy_pct") is not None:
+        metrics["finetune_minus_ref_finetune_accuracy_pts"] = round(
+            ft_acc - fm["best_val_accuracy_pct"], 2
+        )
+    if metrics.get("finetune_click_to_ready_s") and fm.get("wall_total_s"):
+        metrics["ref_finetune_wall_over_finetune"] = round(
+            fm["wall_total_s"] / metrics["finetune_click_to_ready_s"], 2
+        )
+    targets = {
+        "target_quick_accuracy_ge_94_8": quick_acc is not None and quick_acc >= 94.8,
+        "target_quick_warm_lt_5s": warm is not None and warm < 5.0,
+        "target_quick_cold_lt_15s": cold is not None and cold < 15.0,
+    }
+    if ft_acc is not None and quick_acc is not None:
+        targets["target_finetune_beats_quick"] = ft_acc > quick_acc
+    metrics.update({key: "met" if ok else "MISSED" for key, ok in targets.items()})
+    if args.quick:
+        notes.append("--quick: 8 images per class and split; targets are for the full data set.")
+    notes += [
+        "click_to_ready: POST training-jobs/ until GET training-jobs/{id}/ reports a terminal "
+        "state (polled every 0.1 s); quick_cold computes every embedding in the job "
+        "(embedding-on-ingest off), quick_warm finds them cached.",
+        "Platform accuracy: the job's evaluation on the val/ folder; reference accuracy: the "
+        "same val/ folder (fine-tune reference: best epoch).",
+        "worker_peak_rss_mb: Celery training worker (main + pool process), sampled every 0.1 s. "
+        "Reference peak_rss_mb: getrusage of its own process (DataLoader workers not included).",
+        "Platform and references ran one after the other in this run, never at the same time.",
+    ]
+    return BenchResult(
+        name="training" + ("_quick" if args.quick else ""),
+        title="Training: the platform (API + worker) vs plain-PyTorch references",
+        params={
+            "data": str(args.data),
+            "classes": ",".join(classes),
+            "train_images": counts.get("train"),
+            "val_images": counts.get("val"),
+            "zip_mb": zip_mb,
+            "ref_finetune_epochs": 1 if args.quick else args.ref_epochs,
+            **facts,
+        },
+        metrics=metrics,
+        notes=notes,
+    )
+
+
+def main(argv: list[str] | None = None) -> BenchResult:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--ref-epochs", type=int, default=5, help="reference fine-tune epochs")
+    parser.add_argument("--skip-finetune", action="store_true", help="quick mode only")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="per training job, seconds")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = run(args)
+    result.metrics["bench_wall_s"] = round(time.perf_counter() - started, 1)
+    write_result(result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+import "@mantine/charts/styles.css";
+import { LineChart } from "@mantine/charts";
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  Code,
+  Grid,
+  Group,
+  Progress,
+  SegmentedControl,
+  Stack,
+  Table,
+  Text,
+  ThemeIcon,
+  Title,
+} from "@mantine/core";
+import {
+  IconAlertTriangle,
+  IconBolt,
+  IconBrain,
+  IconCircleCheck,
+  IconPlayerPlay,
+  IconPlayerStop,
+  IconSparkles,
+} from "@tabler/icons-react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useMemo, useRef } from "react";
+import { Link, useSearchParams } from "react-router";
+import { errorMessage } from "../../api/client";
+import { trainingCancel, trainingStart } from "../../api/endpoints";
+import { keys, useModel, useStats, useTrainingJob, useTrainingJobs } from "../../api/hooks";
+import type { TrainingJob, TrainingMode } from "../../api/types";
+import { EmptyState, ErrorState, PageLoader } from "../../components/States";
+import {
+  formatDateTime,
+  formatDuration,
+  formatLoss,
+  formatPercent,
+  isActive,
+  metricName,
+  plural,
+  stageLabel,
+  statusColor,
+  statusLabel,
+} from "../../lib/format";
+import { historySeries } from "../../lib/training";
+import { useProjectContext } from "../project/context";
+
+function elapsedSeconds(job: TrainingJob, now = Date.now()): number | null {
+  const start = job.started_at ?? job.created_at;
+  if (!start) return null;
+  const end = job.finished_at ? new Date(job.finished_at).getTime() : now;
+  return Math.max(0, (end - new Date(start).getTime()) / 1000);
+}
+
+function Curves({ job }: { job: TrainingJob }) {
+  const { points, hasLoss, accuracySeries, xLabel } = useMemo(() => historySeries(job.metrics?.history), [job.metrics]);
+  if (!points.length) {
+    return (
+      <Text size="sm" c="dimmed" ta="center" py="xl">
+        {isActive(job.status)
+          ? "The curves appear here after the first round of training."
+          : "This job recorded no training curve."}
+      </Text>
+    );
+  }
+  return (
+    <Grid gutter="lg" data-testid="training-curves">
+      {hasLoss && (
+        <Grid.Col span={{ base: 12, md: 6 }}>
+          <Text size="sm" fw={600} mb={4}>
+            Loss (lower is better)
+          </Text>
+          <LineChart
+            h={220}
+            data={points}
+            dataKey="x"
+            series={[
+              { name: "loss", label: "Training loss", color: "crust.6" },
+              ...(points.some((p) => p.val_loss !== undefined)
+                ? [{ name: "val_loss", label: "Validation loss", color: "blue.6" }]
+                : []),
+            ]}
+            curveType="monotone"
+            withDots={points.length < 30}
+            xAxisLabel={xLabel}
+            valueFormatter={formatLoss}
+            withLegend
+          />
+        </Grid.Col>
+      )}
+      {accuracySeries.length > 0 && (
+        <Grid.Col span={{ base: 12, md: hasLoss ? 6 : 12 }}>
+          <Text size="sm" fw={600} mb={4}>
+            Accuracy (higher is better)
+          </Text>
+          <LineChart
+            h={220}
+            data={points}
+            dataKey="x"
+            series={accuracySeries}
+            curveType="monotone"
+            withDots={points.length < 30}
+            xAxisLabel={xLabel}
+            yAxisProps={{ domain: [0, 1] }}
+            valueFormatter={(v) => formatPercent(v)}
+            withLegend
+          />
+        </Grid.Col>
+      )}
+    </Grid>
+  );
+}
+
+function JobResult({ job, projectId, target, metric }: { job: TrainingJob; projectId: number; target: number; metric: string }) {
+  const model = useModel(job.model_version);
+  const value = metric === "macro_f1" ? model.data?.metrics.macro_f1 : model.data?.metrics.accuracy;
+  const met = typeof value === "number" && value >= target;
+  return (
+    <Alert
+      color={met ? "teal" : "yellow"}
+      variant="light"
+      icon={<IconCircleCheck size={20} />}
+      title={model.data ? `Model v${model.data.number} is ready` : "The model is ready"}
+      data-testid="training-succeeded"
+    >
+      <Stack gap="xs">
+        {typeof value === "number" && (
+          <Text size="sm">
+            {metricName(metric)} on images it never saw: <b>{formatPercent(value)}</b> (target {formatPercent(target, 0)}).{" "}
+            {met
+              ? "It meets your target."
+              : "Below your target: label more images, fix wrong labels in the Model tab, or try fine-tuning."}
+          </Text>
+        )}
+        <Group gap="xs">
+          <Button
+            size="xs"
+            component={Link}
+            to={`/projects/${projectId}/model${job.model_version ? `?version=${job.model_version}` : ""}`}
+          >
+            See the model
+          </Button>
+          <Button size="xs" variant="light" component={Link} to={`/projects/${projectId}/deploy`}>
+            Deploy it
+          </Button>
+        </Group>
+      </Stack>
+    </Alert>
+  );
+}
+
+function JobPanel({ jobId, projectId, target, metric }: { jobId: number; projectId: number; target: number; metric: string }) {
+  const queryClient = useQueryClient();
+  const job = useTrainingJob(jobId);
+  const cancel = useMutation({
+    mutationFn: () => trainingCancel(jobId),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.trainingJob(jobId) }),
+  });
+  const previousStatus = useRef<string | undefined>(undefined);
+  const status = job.data?.status;
+
+  // When a run ends, the lists that show its result (versions, project accuracy) are stale.
+  useEffect(() => {
+    if (previousStatus.current && isActive(previousStatus.current) && status && !isActive(status)) {
+      queryClient.invalidateQueries({ queryKey: keys.trainingJobs(projectId) });
+      queryClient.invalidateQueries({ queryKey: keys.models(projectId) });
+      queryClient.invalidateQueries({ queryKey: keys.project(projectId), exact: true });
+      queryClient.invalidateQueries({ queryKey: keys.projects, exact: true });
+    }
+    previousStatus.current = status;
+  }, [status, projectId, queryClient]);
+
+  if (job.isPending) return <PageLoader />;
+  if (job.isError) return <ErrorState error={job.error} onRetry={() => job.refetch()} />;
+  const j = job.data;
+  const active = isActive(j.status);
+  const seconds = elapsedSeconds(j);
+  const percent = Math.round((j.status === "succeeded" ? 1 : j.progress) * 100);
+
+  return (
+    <Card data-testid="training-job" data-status={j.status}>
+      <Stack gap="md">
+        <Group justify="space-between">
+          <Group gap="sm">
+            <Title order={3} size="h4">
+              Training run #{j.id}
+            </Title>
+            <Badge color={statusColor(j.status)} variant="light" data-testid="training-status">
+              {statusLabel(j.status)}
+            </Badge>
+            <Badge color="gray" variant="outline">
+              {j.mode === "finetune" ? "Fine-tune" : "Quick"}
+            </Badge>
+            {typeof j.image_count === "number" && j.image_count > 0 && (
+              <Text size="sm" c="dimmed">
+                {plural(j.image_count, "image")}
+              </Text>
+            )}
+          </Group>
+          <Group gap="sm">
+            {seconds !== null && (
+              <Text size="sm" c="dimmed">
+                {j.status === "queued" ? "Waiting for " : active ? "Running for " : "Took "}
+                {formatDuration(seconds)}
+              </Text>
+            )}
+            {active && (
+              <Button
+                size="xs"
+                variant="default"
+                color="red"
+                leftSection={<IconPlayerStop size={14} />}
+                loading={cancel.isPending}
+                onClick={() => cancel.mutate()}
+                data-testid="cancel-training"
+              >
+                Stop
+              </Button>
+            )}
+          </Group>
+        </Group>
+        {(active || j.status === "succeeded") && (
+          <Stack gap={6}>
+            <Group justify="space-between">
+              <Text size="sm" fw={500} data-testid="training-stage">
+                {j.status === "queued" ? "Waiting for a worker to start…" : j.status === "succeeded" ? "Done" : stageLabel(j.stage)}
+              </Text>
+              <Text size="sm" fw={600}>
+                {percent}%
+              </Text>
+            </Group>
+            <Progress
+              value={percent}
+              size="lg"
+              striped={active}
+              animated={active}
+              color={j.status === "succeeded" ? "teal" : undefined}
+              data-testid="training-progress"
+              aria-label="Training progress"
+            />
+          </Stack>
+        )}
+        {j.status === "failed" && (
+          <Alert color="red" variant="light" icon={<IconAlertTriangle size={20} />} title="Training failed" data-testid="training-error">
+            <Text size="sm">{j.error || "The training stopped without saying why. Try again; if it keeps failing, check the worker."}</Text>
+            {j.log && (
+              <details style={{ marginTop: 8 }}>
+                <summary style={{ cursor: "pointer", fontSize: 13 }}>Technical details (for whoever runs this Bakehouse)</summary>
+                <Code block mt={6} style={{ maxHeight: 240, overflow: "auto", fontSize: 12 }} data-testid="training-log">
+                  {j.log}
+                </Code>
+              </details>
+            )}
+          </Alert>
+        )}
+        {j.status === "cancelled" && (
+          <Alert color="yellow" variant="light" title="Stopped">
+            This run was stopped before it finished. No model was made.
+          </Alert>
+        )}
+        {j.status === "succeeded" && <JobResult job={j} projectId={projectId} target={target} metric={metric} />}
+        <Curves job={j} />
+      </Stack>
+    </Card>
+  );
+}
+
+export default function TrainPage() {
+  const { project } = useProjectContext();
+  const projectId = project.id;
+  const queryClient = useQueryClient();
+  const [params, setParams] = useSearchParams();
+  const mode = (params.get("mode") === "finetune" ? "finetune" : "quick") as TrainingMode;
+  const jobs = useTrainingJobs(projectId);
+  const stats = useStats(projectId);
+  const jobParam = params.get("job");
+  const selectedJobId = jobParam && /^\d+$/.test(jobParam) ? Number(jobParam) : jobs.data?.[0]?.id ?? null;
+  const running = jobs.data?.find((j) => isActive(j.status));
+
+  const start = useMutation({
+    mutationFn: () => trainingStart(projectId, mode),
+    meta: { inlineError: true },
+    onSuccess: (job) => {
+      queryClient.setQueryData(keys.trainingJob(job.id), job);
+      queryClient.invalidateQueries({ queryKey: keys.trainingJobs(projectId) });
+      setParams((prev) => {
+        const next = new URLSearchParams(prev);
+        next.set("job", String(job.id));
+        return next;
+      });
+    },
+  });
+
+  const warnings = stats.data?.warnings ?? [];
+
+  return (
+    <Stack gap="lg">
+      <Card>
+        <Grid gutter="xl" align="center">
+          <Grid.Col span={{ base: 12, md: 7 }}>
+            <Group gap="sm" mb="xs">
+              <ThemeIcon size="lg" variant="light">
+                <IconBrain size={20} />
+              </ThemeIcon>
+              <Title order={2} size="h3">
+                Train a model
+              </Title>
+            </Group>
+            <Text size="sm" c="dimmed">
+              Bakehouse learns from your labeled images and measures the model on images it kept aside. Each run makes a
+              new model version; older versions stay available.
+            </Text>
+            {warnings.length > 0 && (
+              <Stack gap={6} mt="sm" data-testid="train-warnings">
+                {warnings.map((w, i) => (
+                  <Alert key={i} color="yellow" variant="light" p="xs" icon={<IconAlertTriangle size={16} />}>
+                    <Text size="sm">{w.message}</Text>
+                  </Alert>
+                ))}
+              </Stack>
+            )}
+          </Grid.Col>
+          <Grid.Col span={{ base: 12, md: 5 }}>
+            <Stack gap="sm">
+              <SegmentedControl
+                fullWidth
+                value={mode}
+                onChange={(v) =>
+                  setParams((prev) => {
+                    const next = new URLSearchParams(prev);
+                    if (v === "quick") next.delete("mode");
+                    else next.set("mode", v);
+                    return next;
+                  })
+                }
+                data={[
+                  {
+                    value: "quick",
+                    label: (
+                      <Group gap={6} justify="center" wrap="nowrap">
+                        <IconBolt size={16} /> Quick
+                      </Group>
+                    ),
+                  },
+                  {
+                    value: "finetune",
+                    label: (
+                      <Group gap={6} justify="center" wrap="nowrap">
+                        <IconSparkles size={16} /> Fine-tune
+                      </Group>
+                    ),
+                  },
+                ]}
+                data-testid="train-mode"
+              />
+              <Text size="xs" c="dimmed" mih={34}>
+                {mode === "quick"
+                  ? "Fast (usually a minute or two): reuses a pretrained network and trains only its last layer."
+                  : "Slower (several minutes or more), often more accurate: adjusts the whole network to your images."}
+              </Text>
+              <Button
+                size="md"
+                leftSection={<IconPlayerPlay size={18} />}
+                onClick={() => start.mutate()}
+                loading={start.isPending}
+                disabled={!!running}
+                data-testid="train-button"
+              >
+                {running ? "Training…" : "Train"}
+              </Button>
+              {start.isError && (
+                <Alert color="red" variant="light" p="xs" data-testid="train-start-error">
+                  <Text size="sm">{errorMessage(start.error)}</Text>
+                </Alert>
+              )}
+            </Stack>
+          </Grid.Col>
+        </Grid>
+      </Card>
+
+      {jobs.isPending ? (
+        <PageLoader />
+      ) : jobs.isError ? (
+        <ErrorState error={jobs.error} onRetry={() => jobs.refetch()} />
+      ) : selectedJobId === null ? (
+        <Card>
+          <EmptyState icon={<IconBrain size={32} />} title="No training yet" testId="training-empty">
+            Label at least a few images for each label in the Dataset tab, then press Train. Progress and learning curves
+            show up here while it runs.
+          </EmptyState>
+        </Card>
+      ) : (
+        <JobPanel key={selectedJobId} jobId={selectedJobId} projectId={projectId} target={project.target_value} metric={project.target_metric} />
+      )}
+
+      {jobs.data && jobs.data.length > 1 && (
+        <Card>
+          <Text fw={600} mb="sm">
+            Earlier runs
+          </Text>
+          <Table highlightOnHover data-testid="training-history">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Run</Table.Th>
+                <Table.Th>Mode</Table.Th>
+                <Table.Th>Status</Table.Th>
+                <Table.Th>Started</Table.Th>
+                <Table.Th>Duration</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {jobs.data.map((job) => (
+                <Table.Tr
+                  key={job.id}
+                  style={{ cursor: "pointer" }}
+                  bg={job.id === selectedJobId ? "var(--mantine-color-crust-0)" : undefined}
+                  onClick={() =>
+                    setParams((prev) => {
+                      const next = new URLSearchParams(prev);
+                      next.set("job", String(job.id));
+                      return next;
+                    })
+                  }
+                >
+                  <Table.Td>#{job.id}</Table.Td>
+                  <Table.Td>{job.mode === "finetune" ? "Fine-tune" : "Quick"}</Table.Td>
+                  <Table.Td>
+                    <Badge size="sm" variant="light" color={statusColor(job.status)}>
+                      {statusLabel(job.status)}
+                    </Badge>
+                  </Table.Td>
+                  <Table.Td>{formatDateTime(job.started_at ?? job.created_at)}</Table.Td>
+                  <Table.Td>{formatDuration(elapsedSeconds(job))}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Card>
+      )}
+    </Stack>
+  );
+}

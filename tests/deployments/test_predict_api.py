@@ -1,0 +1,432 @@
+"""POST /api/v1/predict/<slug>/: bodies, answers and every error code."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from rest_framework.test import APIClient
+
+from apps.deployments import inputs as inputs_module
+from apps.deployments.models import PredictionLog
+from apps.deployments.services import api_key_create, deployment_create
+from tests.deployments.conftest import LABELS, png_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(deployment) -> str:
+    return f"/api/v1/predict/{deployment.slug}/"
+
+
+def _post_image(client, deployment, data: bytes, name: str = "photo.jpg"):
+    return client.post(_url(deployment), {"image": upload(data, name)}, format="multipart")
+
+
+def _assert_answer(body: dict, deployment) -> None:
+    assert set(body) >= {
+        "id",
+        "deployment",
+        "model_version",
+        "prediction",
+        "predictions",
+        "uncertain",
+        "latency_ms",
+    }
+    assert body["deployment"] == deployment.slug
+    assert body["model_version"] == deployment.model_version_id
+    confidences = [p["confidence"] for p in body["predictions"]]
+    assert confidences == sorted(confidences, reverse=True)
+    assert sorted(p["label"] for p in body["predictions"]) == sorted(LABELS)
+    assert sum(confidences) == pytest.approx(1.0, abs=1e-5)
+    assert body["prediction"] == body["predictions"][0]
+    assert body["uncertain"] == (body["prediction"]["confidence"] < deployment.threshold)
+    assert body["latency_ms"] > 0
+
+
+# --- Bodies ----------------------------------------------------------------------------------
+
+
+def test_multipart_image(key_client, deployment, ant_jpeg):
+    response = _post_image(key_client, deployment, ant_jpeg)
+    assert response.status_code == 200, response.content
+    _assert_answer(response.json(), deployment)
+
+
+def test_base64_json_and_data_url(key_client, deployment, ant_jpeg):
+    plain = base64.b64encode(ant_jpeg).decode()
+    first = key_client.post(_url(deployment), {"image_base64": plain}, format="json")
+    assert first.status_code == 200, first.content
+    second = key_client.post(
+        _url(deployment), {"image_base64": f"data:image/jpeg;base64,{plain}"}, format="json"
+    )
+    assert second.status_code == 200
+    assert second.json()["predictions"] == first.json()["predictions"]
+
+
+def test_raw_image_body(key_client, deployment, ant_jpeg):
+    response = key_client.post(_url(deployment), data=ant_jpeg, content_type="image/jpeg")
+    assert response.status_code == 200, response.content
+    multipart = _post_image(key_client, deployment, ant_jpeg).json()
+    assert response.json()["predictions"] == multipart["predictions"]
+
+
+def test_several_images_answer_in_input_order(key_client, deployment, hymenoptera):
+    files = [
+        sorted((hymenoptera / "val" / label).glob("*.jpg"))[i].read_bytes()
+        for label, i in (("bees", 0), ("ants", 1), ("bees", 2), ("ants", 3))
+    ]
+    singles = [_post_image(key_client, deployment, data).json() for data in files]
+    response = key_client.post(
+        _url(deployment),
+        {"images": [upload(data, f"{i}.jpg") for i, data in enumerate(files)]},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert len(results) == 4
+    assert len({r["id"] for r in results}) == 4
+    for single, result in zip(singles, results, strict=True):
+        _assert_answer(result, deployment)
+        assert result["prediction"]["label"] == single["prediction"]["label"]
+        assert result["prediction"]["confidence"] == pytest.approx(
+            single["prediction"]["confidence"], abs=1e-5
+        )
+    assert PredictionLog.objects.filter(deployment=deployment).count() == 8
+
+
+def test_several_base64_images(key_client, deployment, ant_jpeg, bee_jpeg):
+    encoded = [base64.b64encode(d).decode() for d in (bee_jpeg, ant_jpeg)]
+    response = key_client.post(_url(deployment), {"images_base64": encoded}, format="json")
+    assert response.status_code == 200, response.content
+    assert len(response.json()["results"]) == 2
+
+
+def test_png_and_other_formats_are_decoded(key_client, deployment):
+    response = _post_image(key_client, deployment, png_bytes(), "red.png")
+    assert response.status_code == 200, response.content
+
+
+def test_threshold_sets_uncertain(auth_client, key_client, deployment, ant_jpeg):
+    auth_client.patch(f"/api/v1/deployments/{deployment.slug}/", {"threshold": 1.0}, format="json")
+    assert _post_image(key_client, deployment, ant_jpeg).json()["uncertain"] is True
+    auth_client.patch(f"/api/v1/deployments/{deployment.slug}/", {"threshold": 0.0}, format="json")
+    assert _post_image(key_client, deployment, ant_jpeg).json()["uncertain"] is False
+
+
+def test_url_body(key_client, deployment, ant_jpeg, monkeypatch, settings):
+    settings.PREDICT_URL_ALLOW_PRIVATE = True
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.path == "/moved":
+            return httpx.Response(302, headers={"location": "/ant.jpg"})
+        if request.url.path == "/ant.jpg":
+            return httpx.Response(200, content=ant_jpeg, headers={"content-type": "image/jpeg"})
+        return httpx.Response(404)
+
+    monkeypatch.setattr(
+        inputs_module, "_client", lambda: httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    response = key_client.post(
+        _url(deployment), {"url": "https://img.example/moved"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert seen == ["https://img.example/moved", "https://img.example/ant.jpg"]
+    direct = _post_image(key_client, deployment, ant_jpeg).json()
+    assert response.json()["predictions"] == direct["predictions"]
+
+    missing = key_client.post(_url(deployment), {"url": "https://img.example/x"}, format="json")
+    assert missing.status_code == 400
+    assert "404" in missing.json()["error"]["message"]
+
+
+def test_url_too_large_is_413(key_client, deployment, monkeypatch, settings):
+    settings.PREDICT_URL_ALLOW_PRIVATE = True
+    settings.PREDICT_MAX_IMAGE_BYTES = 1000
+    monkeypatch.setattr(
+        inputs_module,
+        "_client",
+        lambda: httpx.Client(
+            transport=httpx.MockTransport(lambda r: httpx.Response(200, content=b"x" * 5000))
+        ),
+    )
+    response = key_client.post(
+        _url(deployment), {"url": "https://img.example/a.jpg"}, format="json"
+    )
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.com/a.jpg", "file:///etc/passwd", "http://127.0.0.1/a.jpg", "http://[::1]/a"],
+)
+def test_urls_that_must_not_be_fetched(key_client, deployment, url):
+    response = key_client.post(_url(deployment), {"url": url}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in ("unsupported_url", "forbidden_url")
+
+
+# --- Errors ----------------------------------------------------------------------------------
+
+
+def test_no_key_is_401(api_client, deployment, ant_jpeg):
+    response = _post_image(api_client, deployment, ant_jpeg)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Api-Key"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Api-Key wrong.key", "Api-Key nodot", "Bearer {key}", "Api-Key {key}x", "Token {key}"],
+)
+def test_wrong_key_is_401(api_client, deployment, api_key, ant_jpeg, header):
+    api_client.credentials(HTTP_AUTHORIZATION=header.format(key=api_key))
+    response = _post_image(api_client, deployment, ant_jpeg)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"]
+
+
+def test_another_deployments_key_is_401(project, version, api_client, deployment, ant_jpeg):
+    other = deployment_create(project=project, model_version_id=version.pk)
+    _, other_key = api_key_create(deployment=other, name="other")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {other_key}")
+    assert _post_image(api_client, deployment, ant_jpeg).status_code == 401
+    assert _post_image(api_client, other, ant_jpeg).status_code == 200
+
+
+def test_unknown_slug_is_404(key_client, ant_jpeg):
+    response = key_client.post(
+        "/api/v1/predict/no-such-deployment/", {"image": upload(ant_jpeg)}, format="multipart"
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_corrupt_image_is_400(key_client, deployment, ant_jpeg):
+    response = _post_image(key_client, deployment, ant_jpeg[: len(ant_jpeg) // 2])
+    assert response.status_code == 400
+    body = response.json()["error"]
+    assert body["code"] == "corrupt"
+    assert "damaged" in body["message"]
+
+
+def test_not_an_image_is_400(key_client, deployment):
+    response = _post_image(key_client, deployment, b"hello, this is text\n" * 10, "notes.txt")
+    assert response.status_code == 400
+    assert "not an image" in response.json()["error"]["message"]
+
+
+def test_one_bad_image_among_several_names_it(key_client, deployment, ant_jpeg):
+    response = key_client.post(
+        _url(deployment),
+        {"images": [upload(ant_jpeg, "ok.jpg"), upload(b"%PDF-1.4 ...", "report.pdf")]},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("Image 2 (report.pdf)")
+
+
+@pytest.mark.parametrize("value", ["@@@not base64@@@", "aGVsbG8", 42, ""])
+def test_bad_base64_is_400(key_client, deployment, value):
+    response = key_client.post(_url(deployment), {"image_base64": value}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"]
+
+
+def test_no_image_is_400(key_client, deployment):
+    response = key_client.post(_url(deployment), {"something": "else"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "no_image"
+
+
+def test_too_large_file_is_413_before_decoding(key_client, deployment, settings, monkeypatch):
+    settings.PREDICT_MAX_IMAGE_BYTES = 10_000
+    import apps.ml.images
+
+    def must_not_decode(*args, **kwargs):
+        raise AssertionError("decoded a file that is over the size limit")
+
+    monkeypatch.setattr(apps.ml.images, "open_image", must_not_decode)
+    big = b"\xff\xd8" + b"\x00" * 20_000
+    response = _post_image(key_client, deployment, big)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    encoded = base64.b64encode(big).decode()
+    assert (
+        key_client.post(_url(deployment), {"image_base64": encoded}, format="json").status_code
+        == 413
+    )
+    assert key_client.post(_url(deployment), data=big, content_type="image/jpeg").status_code == 413
+
+
+def test_too_large_request_is_413_from_content_length(key_client, deployment, settings, ant_jpeg):
+    settings.PREDICT_MAX_REQUEST_BYTES = 1000
+    response = _post_image(key_client, deployment, ant_jpeg)
+    assert response.status_code == 413
+
+
+def test_too_many_pixels_is_refused(key_client, deployment, settings):
+    settings.MAX_IMAGE_PIXELS = 1000
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (100, 100)).save(buffer, format="PNG")
+    response = _post_image(key_client, deployment, buffer.getvalue(), "big.png")
+    assert response.status_code == 413
+    assert "megapixels" in response.json()["error"]["message"]
+
+
+def test_too_many_images_is_400(key_client, deployment, settings):
+    settings.PREDICT_MAX_IMAGES = 2
+    files = [upload(png_bytes(), f"{i}.png") for i in range(3)]
+    response = key_client.post(_url(deployment), {"images": files}, format="multipart")
+    assert response.status_code == 400
+    assert "At most 2 images" in response.json()["error"]["message"]
+
+
+def test_rate_limit_is_429(auth_client, key_client, deployment, ant_jpeg):
+    auth_client.patch(
+        f"/api/v1/deployments/{deployment.slug}/", {"rate_limit": "2/min"}, format="json"
+    )
+    assert _post_image(key_client, deployment, ant_jpeg).status_code == 200
+    assert _post_image(key_client, deployment, ant_jpeg).status_code == 200
+    refused = _post_image(key_client, deployment, ant_jpeg)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "throttled"
+    assert "2/min" in refused.json()["error"]["message"]
+    assert 0 < int(refused["Retry-After"]) <= 60
+    # Counted per deployment (every key together), not per client.
+    _, second_key = api_key_create(deployment=deployment, name="second")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {second_key}")
+    assert _post_image(client, deployment, ant_jpeg).status_code == 429
+
+
+# --- Same answers as the training side -----------------------------------------------------
+
+
+def test_probabilities_equal_the_torch_classifier(
+    key_client, deployment, trained_models, hymenoptera
+):
+    """The endpoint (ONNX Runtime, serving path) answers what the trained torch model says for
+    the same images, decoded and preprocessed the training way."""
+    import torch
+
+    from apps.ml.images import open_image
+    from apps.ml.preprocessing import preprocess_batch
+
+    paths = [
+        *sorted((hymenoptera / "val" / "ants").glob("*.jpg"))[:4],
+        *sorted((hymenoptera / "val" / "bees").glob("*.jpg"))[:4],
+    ]
+    files = [p.read_bytes() for p in paths]
+    pictures = [open_image(data, max_pixels=40_000_000).image for data in files]
+    with torch.inference_mode():
+        expected = (
+            trained_models["v1"].classifier(torch.from_numpy(preprocess_batch(pictures))).numpy()
+        )
+
+    response = key_client.post(
+        _url(deployment),
+        {"images": [upload(data, p.name) for data, p in zip(files, paths, strict=True)]},
+        format="multipart",
+    )
+    assert response.status_code == 200
+    served = np.array(
+        [
+            [
+                next(p["confidence"] for p in r["predictions"] if p["label"] == label)
+                for label in LABELS
+            ]
+            for r in response.json()["results"]
+        ]
+    )
+    np.testing.assert_allclose(served, expected, atol=1e-4, rtol=0)
+    # One image at a time gives the same numbers as the batch.
+    single = _post_image(key_client, deployment, files[0]).json()
+    assert single["prediction"]["confidence"] == pytest.approx(expected[0].max(), abs=1e-4)
+
+
+# --- "Try it" ------------------------------------------------------------------------------
+
+
+def test_try_it_for_the_owner(auth_client, deployment, ant_jpeg):
+    response = auth_client.post(
+        f"/api/v1/deployments/{deployment.slug}/try/",
+        {"image": upload(ant_jpeg)},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.content
+    _assert_answer(response.json(), deployment)
+    row = PredictionLog.objects.get(uid=response.json()["id"])
+    assert row.source == PredictionLog.Source.TRY
+
+
+def test_try_it_for_others_is_404(other_client, api_client, deployment, ant_jpeg):
+    url = f"/api/v1/deployments/{deployment.slug}/try/"
+    assert (
+        other_client.post(url, {"image": upload(ant_jpeg)}, format="multipart").status_code == 404
+    )
+    assert api_client.post(url, {"image": upload(ant_jpeg)}, format="multipart").status_code in (
+        401,
+        403,
+    )
+
+
+def test_refused_bodies_are_read_so_keep_alive_connections_stay_usable(settings):
+    """gunicorn drops a keep-alive connection whose request body was left unread; a refused
+    prediction reads what is left of it (except a body over the request size limit)."""
+    from django.test import RequestFactory
+
+    from apps.deployments.apis import _drain_unread_body
+
+    body = b"x" * 300_000
+    request = RequestFactory().post("/api/v1/predict/x/", data=body, content_type="image/jpeg")
+    _drain_unread_body(request)
+    assert request.read() == b""
+
+    settings.PREDICT_MAX_REQUEST_BYTES = 1000
+    request = RequestFactory().post("/api/v1/predict/x/", data=body, content_type="image/jpeg")
+    _drain_unread_body(request)
+    assert len(request.read()) == len(body)
+
+
+def test_a_key_revoked_by_another_process_is_refused_at_once(
+    key_client, deployment, api_key, ant_jpeg
+):
+    """This process has the key checked and cached; another web process revokes it (the row
+    and the shared generation token change, this process's memory does not)."""
+    from apps.deployments.models import DeploymentApiKey
+    from apps.deployments.serving import GENERATION_KEY
+    from apps.deployments.shared import store
+
+    for _ in range(2):  # the second one takes the in-memory path
+        assert _post_image(key_client, deployment, ant_jpeg).status_code == 200
+    DeploymentApiKey.objects.filter(prefix=api_key.partition(".")[0]).update(revoked=True)
+    store().set(GENERATION_KEY, "changed-elsewhere")
+    assert _post_image(key_client, deployment, ant_jpeg).status_code == 401
+
+
+def test_each_request_is_counted_once(auth_client, key_client, deployment, ant_jpeg):
+    auth_client.patch(
+        f"/api/v1/deployments/{deployment.slug}/", {"rate_limit": "3/min"}, format="json"
+    )
+    codes = [_post_image(key_client, deployment, ant_jpeg).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_wrong_keys_do_not_use_up_the_rate_limit(
+    auth_client, api_client, key_client, deployment, ant_jpeg
+):
+    auth_client.patch(
+        f"/api/v1/deployments/{deployment.slug}/", {"rate_limit": "2/min"}, format="json"
+    )
+    api_client.credentials(HTTP_AUTHORIZATION="Api-Key wrong.key")
+    for _ in range(5):
+        assert _post_image(api_client, deployment, ant_jpeg).status_code == 401
+    assert _post_image(key_client, deployment, ant_jpeg).status_code == 200

@@ -1,0 +1,90 @@
+"""Pure pieces of a training run: the split of a snapshot, the composed ONNX graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from apps.ml import LinearHead
+from apps.ml.onnx_compose import compose_linear_classifier, linear_head_parameters
+from apps.training.runner import head_probabilities, snapshot_partition
+
+LABELS = ("ants", "bees")
+
+
+def _rows(split_counts: dict[str, int]) -> list[dict]:
+    rows, next_id = [], 1
+    for label in LABELS:
+        for split, count in split_counts.items():
+            for _ in range(count):
+                rows.append({"id": next_id, "label": label, "split": split})
+                next_id += 1
+    return rows
+
+
+def test_train_val_test_roles():
+    part = snapshot_partition(_rows({"train": 5, "val": 2, "test": 3}), LABELS)
+    assert len(part.train) == 10 and len(part.val) == 4 and len(part.held_out) == 6
+    assert part.evaluated_on == "test"
+    assert {y for _, y in part.train} == {0, 1}
+
+
+def test_held_out_is_val_without_test():
+    part = snapshot_partition(_rows({"train": 5, "val": 2}), LABELS)
+    assert part.evaluated_on == "val" and part.held_out == part.val
+
+
+def test_without_val_a_stratified_fifth_of_train_is_held_out():
+    part = snapshot_partition(_rows({"train": 10}), LABELS)
+    assert part.evaluated_on == "val (held out from train)"
+    assert len(part.val) == 4 and len(part.train) == 16
+    assert sorted(y for _, y in part.val) == [0, 0, 1, 1]
+    assert not {i for i, _ in part.val} & {i for i, _ in part.train}
+    # Deterministic: the same snapshot always holds out the same images.
+    assert snapshot_partition(_rows({"train": 10}), LABELS).val == part.val
+
+
+def test_a_label_with_two_images_keeps_one_for_training():
+    part = snapshot_partition(_rows({"train": 2}), LABELS)
+    assert sorted(y for _, y in part.train) == [0, 1]
+    assert sorted(y for _, y in part.val) == [0, 1]
+
+
+def test_unsplit_images_count_as_train():
+    part = snapshot_partition(_rows({"": 3, "val": 1}), LABELS)
+    assert len(part.train) == 6 and part.counts["unsplit_as_train"] == 6
+
+
+def test_composed_graph_equals_the_head_on_features(tmp_path):
+    """A small stand-in "feature graph" (identity) with the head appended gives exactly the
+    head's softmax."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    identity = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Identity", ["input"], ["features"])],
+            "features",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 8])],
+            [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 8])],
+        ),
+        opset_imports=[helper.make_opsetid("", 20)],
+    )
+    torch.manual_seed(0)
+    head = LinearHead(8, 3)
+    state = head.state_dict()
+    model = compose_linear_classifier(identity, *linear_head_parameters(state))
+    onnx.checker.check_model(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    got = session.run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, head_probabilities(state, x), atol=1e-6)
+    assert session.get_outputs()[0].name == "probabilities"
+
+
+def test_only_a_single_linear_layer_can_be_composed():
+    two_layers = {"a.weight": torch.zeros(4, 8), "b.weight": torch.zeros(2, 4)}
+    with pytest.raises(ValueError, match="single linear layer"):
+        linear_head_parameters(two_layers)
