@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,15 @@ def run(args: argparse.Namespace) -> BenchResult:
                     jobs[prefix] = job
                     metrics.update(_job_figures(prefix, job, seconds, rss.peak_mb))
                     print(prefix, job["status"], f"{seconds:.2f} s", flush=True)
+                # A warm quick job is seconds long, so a shared machine's noise shows: run it
+                # again and quote the median of every warm run.
+                warm_times = [metrics["quick_warm_click_to_ready_s"]]
+                for _ in range(max(0, args.warm_repeats - 1)):
+                    job, seconds = train(client, project["id"], "quick", timeout=args.timeout)
+                    if job["status"] == "succeeded":
+                        warm_times.append(round(seconds, 2))
+                metrics["quick_warm_click_to_ready_runs_s"] = warm_times
+                metrics["quick_warm_click_to_ready_s"] = round(statistics.median(warm_times), 2)
                 counts = (jobs["quick_warm"].get("metrics") or {}).get("counts", {})
         finally:
             live.stop()
@@ -194,7 +204,7 @@ def run(args: argparse.Namespace) -> BenchResult:
     notes += [
         "click_to_ready: POST training-jobs/ until GET training-jobs/{id}/ reports a terminal "
         "state (polled every 0.1 s); quick_cold computes every embedding in the job "
-        "(embedding-on-ingest off), quick_warm finds them cached.",
+        "(embedding-on-ingest off), quick_warm finds them cached (median of --warm-repeats jobs).",
         "Platform accuracy: the job's evaluation on the val/ folder; reference accuracy: the "
         "same val/ folder (fine-tune reference: best epoch).",
         "worker_peak_rss_mb: Celery training worker (main + pool process), sampled every 0.1 s. "
@@ -222,6 +232,9 @@ def main(argv: list[str] | None = None) -> BenchResult:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--ref-epochs", type=int, default=5, help="reference fine-tune epochs")
+    parser.add_argument(
+        "--warm-repeats", type=int, default=5, help="warm quick jobs (median quoted)"
+    )
     parser.add_argument("--skip-finetune", action="store_true", help="quick mode only")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per training job, seconds")
     args = parser.parse_args(argv)

@@ -155,7 +155,7 @@ def embeddings_compute(
 def _dispatch(job_id: int) -> None:
     from apps.training.tasks import run_job
 
-    transaction.on_commit(lambda: run_job.delay(job_id))
+    transaction.on_commit(lambda: run_job.apply_async(args=[job_id]))
 
 
 def _labeled_rows(project: Project) -> list[dict[str, Any]]:

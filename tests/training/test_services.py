@@ -42,7 +42,7 @@ def test_create_freezes_snapshot_and_dispatches_after_commit(
     assert sent == []  # nothing is queued before the commit
     for callback in callbacks:
         callback()
-    assert sent == [{"args": [job.pk], "queue": "training"}]
+    assert sent == [{"args": [job.pk]}]
 
     job.refresh_from_db()
     assert job.status == TrainingJob.Status.QUEUED
@@ -218,7 +218,7 @@ def test_reaper_requeues_a_stale_job_with_attempts_left(
     fresh.refresh_from_db()
     assert stale.status == "queued" and stale.worker == "" and stale.error == ""
     assert "stopped sending heartbeats" in stale.log
-    assert sent == [{"args": [stale.pk], "queue": "training"}]
+    assert sent == [{"args": [stale.pk]}]
     assert fresh.status == "running"
 
 
@@ -268,3 +268,14 @@ def test_a_reaped_job_is_run_by_the_next_claim_and_the_old_attempt_cannot_close_
     assert _finish(job, 1, status="failed", error="late") is False
     job.refresh_from_db()
     assert job.status == "running" and job.error == ""
+
+
+def test_training_runs_on_its_own_queue():
+    """The training worker (one process) listens on "training" only; every other task goes to
+    "default", so a long training never holds up imports and embeddings."""
+    from bakehouse.celery import app
+
+    route = app.amqp.router.route
+    assert route({}, "training.run_job")["queue"].name == "training"
+    for name in ("training.compute_embeddings", "datasets.run_import", "core.reap_stale_jobs"):
+        assert route({}, name)["queue"].name == "default"
