@@ -29,10 +29,12 @@ BENCHES = {
     "predict": "bench.bench_predict",
     "ingest": "bench.bench_ingest",
     "scale": "bench.bench_scale",
+    "web_memory": "bench.web_memory",
 }
 
 # (benchmark, metric, what it is) for the headline table.
 HEADLINES = [
+    ("web_memory", "web_worker_peak_rss_mb", "web worker before its first request, peak RSS (MB)"),
     ("training", "quick_warm_val_accuracy_pct", "quick mode accuracy on val/ (%)"),
     (
         "training",

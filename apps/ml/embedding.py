@@ -6,6 +6,7 @@ opened once per process; every later call only runs the session.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import tempfile
 import threading
@@ -15,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import torch
 from PIL import Image
 
-from apps.ml.backbones import BackboneSpec, get_backbone, load_features
+from apps.ml.backbones import BackboneSpec, get_backbone
 from apps.ml.preprocessing import preprocess
 
 # Bump when the exported feature graph changes shape or meaning, so stale cache files are ignored.
@@ -48,13 +48,15 @@ def feature_graph_path(backbone: str | BackboneSpec = "efficientnet_lite0") -> P
     """The cached backbone-only ONNX graph (input "input" [N,3,H,W] -> "features" [N,D]),
     exported on first use."""
     spec = get_backbone(backbone)
-    version = torch.__version__.replace("+", "_")
+    # The installed torch's version, read without importing torch (the web process never does).
+    version = importlib.metadata.version("torch").replace("+", "_")
     path = cache_dir() / f"{spec.name}-features-v{_GRAPH_VERSION}-torch{version}.onnx"
     if path.exists():
         return path
     with _export_lock:
         if not path.exists():
             from apps.ml.export import onnx_bytes
+            from apps.ml.features import load_features
 
             model = load_features(spec)
             atomic_write_bytes(path, onnx_bytes(model, spec=spec, output_name="features"))

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from apps.ml.backbones import BackboneFeatures, load_features
+from apps.ml.features import BackboneFeatures, load_features
 
 
 class LinearHead(nn.Module):

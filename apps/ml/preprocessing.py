@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision import transforms
 
 from apps.ml.backbones import BackboneSpec, get_backbone
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _center_box(width: int, height: int, spec: BackboneSpec) -> tuple[tuple[int, int], tuple]:
@@ -87,6 +89,11 @@ def train_transform(
 ) -> Callable[[Image.Image], torch.Tensor]:
     """Fine-tuning augmentation for PIL images, ending in the same normalisation as
     ``preprocess``."""
+    # torch and torchvision are imported here, not at the top: serving uses ``preprocess``
+    # only and must not load torch.
+    import torch
+    from torchvision import transforms
+
     spec = get_backbone(spec)
     return transforms.Compose(
         [

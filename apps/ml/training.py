@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from apps.ml.backbones import get_backbone, load_features
+from apps.ml.backbones import get_backbone
+from apps.ml.features import load_features
 from apps.ml.heads import Classifier, LinearHead
 from apps.ml.preprocessing import preprocess, train_transform
 

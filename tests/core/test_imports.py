@@ -19,3 +19,24 @@ def test_stdlib_platform_is_not_shadowed_from_repo_root():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] == "4"
     assert not (REPO_ROOT / "platform" / "__init__.py").exists()
+
+
+def test_the_web_process_does_not_import_torch():
+    """Every view, the serving stack and a loaded Predictor need ONNX Runtime, numpy and
+    Pillow only; torch would cost each web worker about 700 MB. Training code imports it
+    where it is used."""
+    code = (
+        "import os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'bakehouse.settings.test'; "
+        "import django; django.setup(); "
+        "from django.urls import get_resolver; get_resolver().url_patterns; "
+        "from apps.deployments.serving import preload_modules; preload_modules(); "
+        "from apps.ml import Predictor, preprocess, preprocess_batch, get_backbone; "
+        "from apps.ml.images import open_image; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')); "
+        "print(len(loaded), loaded[:5])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0 "), result.stdout

@@ -7,6 +7,7 @@ database and Redis database number, created here and dropped afterwards.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from dataclasses import dataclass
@@ -76,6 +77,10 @@ def _postgres_database(database_url: str) -> tuple[str, callable]:
     return url, drop
 
 
+# Redis database numbers for the platforms a test session starts (0 is left to the developer).
+_REDIS_DATABASES = itertools.cycle(range(15, 7, -1))
+
+
 def start_live_platform(var_dir: Path, **overrides) -> tuple[LivePlatform, callable]:
     extra_env = {
         # Dead workers are noticed within seconds in tests (the defaults are minutes).
@@ -95,8 +100,10 @@ def start_live_platform(var_dir: Path, **overrides) -> tuple[LivePlatform, calla
     if redis_url:
         import redis
 
-        # A database number of its own, emptied first: no stale messages from other runs.
-        redis_url = redis_url.rsplit("/", 1)[0] + "/13"
+        # A database number of its own, emptied first: no stale messages from other runs,
+        # and two platforms alive at once (the session's shared one and a test's own) never
+        # take each other's tasks: a worker would look the job up in the other database.
+        redis_url = redis_url.rsplit("/", 1)[0] + f"/{next(_REDIS_DATABASES)}"
         redis.Redis.from_url(redis_url).flushdb()
     config = PlatformConfig(
         port=free_port(),
