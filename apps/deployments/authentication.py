@@ -91,6 +91,13 @@ class DeploymentApiKeyAuthentication(BaseAuthentication):
         if not registry.is_current(generation):
             registry.refresh(generation)
             return None
+        # ``live`` was read before the generation: if another thread of this process
+        # refreshed in between (a switch just landed), ``live`` may be the old snapshot
+        # although the generation is now current. Only a snapshot still in the current
+        # dict is good; otherwise take the full path (the request may then be counted twice
+        # against the rate limit, only around a change).
+        if registry.cached_deployment(slug) is not live:
+            return None
         return PredictionAuth(deployment=live, key_prefix=registry.key_prefix(key), counted=counted)
 
     def authenticate_header(self, request: Any) -> str:

@@ -430,3 +430,46 @@ def test_wrong_keys_do_not_use_up_the_rate_limit(
     for _ in range(5):
         assert _post_image(api_client, deployment, ant_jpeg).status_code == 401
     assert _post_image(key_client, deployment, ant_jpeg).status_code == 200
+
+
+def test_a_switch_seen_by_another_thread_mid_request_is_not_missed(
+    key_client,
+    deployment,
+    project,
+    make_version,
+    ant_jpeg,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    """A request takes its cached snapshot, then reads the generation. If another thread of
+    the process refreshed after a switch in between, the generation it reads is current,
+    yet its snapshot is the old one: it must not answer with the old version once the
+    switch has returned."""
+    from apps.deployments import authentication
+    from apps.deployments.services import deployment_update
+    from apps.deployments.serving import registry
+
+    assert _post_image(key_client, deployment, ant_jpeg).json()["model_version"] == (
+        deployment.model_version_id
+    )  # the old snapshot and the key are now cached in this process
+    v2 = make_version(project, "v2")
+    real_store = authentication.store()
+
+    class StoreWithAThreadBetween:
+        """The round trip during which the switch lands and another thread refreshes."""
+
+        def __getattr__(self, name):
+            return getattr(real_store, name)
+
+        def get_and_incr(self, *args, **kwargs):
+            with django_capture_on_commit_callbacks(execute=True):
+                deployment_update(deployment=deployment, model_version_id=v2.pk)
+            registry.refresh()
+            registry.deployment(deployment.slug)
+            monkeypatch.setattr(authentication, "store", lambda: real_store)
+            return real_store.get_and_incr(*args, **kwargs)
+
+    monkeypatch.setattr(authentication, "store", lambda: StoreWithAThreadBetween())
+    response = _post_image(key_client, deployment, ant_jpeg)
+    assert response.status_code == 200, response.content
+    assert response.json()["model_version"] == v2.pk

@@ -195,18 +195,22 @@ def test_switch_and_roll_back_under_load(client, two_versions, hymenoptera_path)
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(hammer, i) for i in range(8)]
         time.sleep(1.0)
-        for target in (v2, v1, v2, v1, v2, v1):
-            switched = client.patch(f"/api/v1/deployments/{slug}/", json={"model_version": target})
-            assert switched.status_code == 200, switched.text
-            assert switched.json()["model_version"]["id"] == target
-            # Right after the switch returns, new requests get the new version.
-            with httpx.Client(timeout=30) as http:
-                for _ in range(3):
-                    after = _predict(http, predict_url, key, photos[0])
-                    assert after.status_code == 200, after.text
-                    assert after.json()["model_version"] == target
-            time.sleep(0.5)
-        switching_done = True
+        try:
+            for target in (v2, v1, v2, v1, v2, v1):
+                switched = client.patch(
+                    f"/api/v1/deployments/{slug}/", json={"model_version": target}
+                )
+                assert switched.status_code == 200, switched.text
+                assert switched.json()["model_version"]["id"] == target
+                # Right after the switch returns, new requests get the new version.
+                with httpx.Client(timeout=30) as http:
+                    for _ in range(3):
+                        after = _predict(http, predict_url, key, photos[0])
+                        assert after.status_code == 200, after.text
+                        assert after.json()["model_version"] == target
+                time.sleep(0.5)
+        finally:
+            switching_done = True  # a failed check stops the hammering threads too
         for future in futures:
             future.result()
 
