@@ -54,7 +54,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	@touch $@
 
 bench: venv frontend $(VENV)/.bench-installed
-	$(PY) -m bench.run_all
+	$(PY) -m bench.run_all --rounds 3
 
 clean:
 	rm -rf var/run var/log frontend/dist
