@@ -18,7 +18,13 @@ curl -fsS "http://127.0.0.1:$port/" | grep -qi '<html' || { echo "no browser app
 curl -fsS -X POST -H 'Content-Type: application/json' \
   -d '{"username":"smoke","password":"a-long-enough-pass-42"}' \
   "http://127.0.0.1:$port/api/v1/auth/signup/" | grep -q '"token"' || { echo "sign-up failed"; exit 1; }
-grep -q "Bakehouse is running at http://127.0.0.1:$port" "$log" || { echo "no URL printed"; exit 1; }
+# The web process answers before `up` has finished starting the rest and printed the URL.
+printed=0
+for _ in $(seq 1 30); do
+  if grep -q "Bakehouse is running at http://127.0.0.1:$port" "$log"; then printed=1; break; fi
+  sleep 1
+done
+[ "$printed" = 1 ] || { echo "no URL printed"; tail -20 "$log"; kill -INT -- -"$pid" || true; exit 1; }
 kill -INT -- -"$pid"
 for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
 if kill -0 "$pid" 2>/dev/null; then echo "make up did not stop on Ctrl-C"; kill -KILL -- -"$pid"; exit 1; fi

@@ -75,6 +75,9 @@ class Command(BaseCommand):
                 + "`.venv/bin/python manage.py createsuperuser`).\n"
                 + f"  API docs: {platform.url}/api/docs/   Stop: Ctrl-C\n"
             )
+            # stdout is block-buffered when it is not a terminal (a log file, a container):
+            # the URL must show up as soon as the platform is up, not at exit.
+            self.stdout.flush()
             while not stopping:
                 for name in platform.supervise_once():
                     self.stderr.write(
