@@ -127,6 +127,31 @@ def process_tree_rss_mb(pid: int) -> float:
     return round(total / 2**20, 1)
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a running process and its descendants.
+
+    Take it before and after a load: the difference over the requests answered is the CPU a
+    server spends per request. (A descendant that exits in between takes its share along.)
+    """
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def own_cpu_s() -> float:
+    """CPU seconds used so far by this process (every thread): the load generator's share."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 # ---------------------------------------------------------------------------------------- context
 
 

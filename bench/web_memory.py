@@ -1,7 +1,7 @@
 """Memory of a web worker: what one gunicorn worker holds before its first request.
 
-A fresh interpreter does what a worker does after the fork (``django.setup()``, the URL
-resolver, so every view is imported, and ``apps.deployments.serving.preload_modules()``), then
+A fresh interpreter does what a worker does after the fork (``django.setup()``, then
+``apps.deployments.serving.preload_modules()``, which imports every view), then
 reports its peak RSS and whether torch got imported. The median of ``--runs`` interpreters.
 
     .venv/bin/python -m bench.web_memory
@@ -22,8 +22,6 @@ import json, os, resource, sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bakehouse.settings.test")
 import django
 django.setup()
-from django.urls import get_resolver
-get_resolver().url_patterns
 from apps.deployments.serving import preload_modules
 preload_modules()
 print(json.dumps({
@@ -54,8 +52,8 @@ def run(args: argparse.Namespace) -> BenchResult:
             "torch_imported": any(s["torch_imported"] for s in samples),
         },
         notes=[
-            "One interpreter per run: django.setup(), every URL pattern (all views imported), "
-            "apps.deployments.serving.preload_modules(); peak RSS from getrusage. The "
+            "One interpreter per run: django.setup(), apps.deployments.serving."
+            "preload_modules() (every view and the serving stack); peak RSS from getrusage. The "
             "deployed models a worker loads come on top."
         ],
     )

@@ -1,10 +1,11 @@
-"""Which web processes on this machine are running a model at this moment.
+"""Which web processes on this machine are serving a prediction at this moment.
 
 One byte per process in a small file under ``var/run/`` mapped into every web worker: a
-process sets its byte while a model runs and reads the others' bytes before starting a run
-(a few hundred nanoseconds, no system call). Serving uses it to pick how many cores a run
-may take (see ``ModelRunner``): all of them when no other process is running a model, one
-when others are, so that concurrent runs do not fight over the same cores.
+process keeps in its byte how many predictions it is serving (from decoding the image to
+the model's answer) and reads the others' bytes before starting a model call (a few hundred
+nanoseconds, no system call). Serving uses it to pick how many cores a call may take (see
+``ModelRunner``): all of them for a request alone on the machine, one when other requests
+are being served, so that concurrent calls do not fight over the same cores.
 
 A process claims its byte with a lock on that byte of the file, held for its lifetime; the
 system releases the lock when the process dies, and the next process to claim the byte
@@ -54,7 +55,7 @@ class Occupancy:
             self._map = None
 
     def others_running(self) -> bool:
-        """Is a model running in another web process right now?"""
+        """Is another web process serving a prediction right now?"""
         if self._map is None or self._slot < 0:
             return False
         view = self._map[:]
@@ -62,9 +63,13 @@ class Occupancy:
             view = view[: self._slot] + b"\x00" + view[self._slot + 1 :]
         return view != self._empty
 
+    def busy(self) -> bool:
+        """Is any prediction other than one of this process's being served right now?"""
+        return self._running > 1 or self.others_running()
+
     @contextlib.contextmanager
     def running(self):
-        """Mark this process as running a model for the duration of the block."""
+        """Count one prediction served by this process for the duration of the block."""
         with self._lock:
             self._running += 1
             self._publish()

@@ -264,16 +264,19 @@ def predictions_make(
     max_pixels = settings.MAX_IMAGE_PIXELS
     max_bytes = max_image_bytes()
     decoded = []
-    for index, item in enumerate(inputs.images):
-        try:
-            decoded.append(open_image(item.data, max_pixels=max_pixels, max_bytes=max_bytes))
-        except ImageRejected as exc:
-            raise _image_error(exc, index=index, filename=item.filename, many=inputs.many) from exc
-    if len(decoded) == 1:
-        batch = preprocess(decoded[0].image, live.backbone)[None]
-    else:
-        batch = np.stack([preprocess(d.image, live.backbone) for d in decoded])
-    probabilities = runner.predict_arrays(batch)
+    with runner.serving():
+        for index, item in enumerate(inputs.images):
+            try:
+                decoded.append(open_image(item.data, max_pixels=max_pixels, max_bytes=max_bytes))
+            except ImageRejected as exc:
+                raise _image_error(
+                    exc, index=index, filename=item.filename, many=inputs.many
+                ) from exc
+        if len(decoded) == 1:
+            batch = preprocess(decoded[0].image, live.backbone)[None]
+        else:
+            batch = np.stack([preprocess(d.image, live.backbone) for d in decoded])
+        probabilities = runner.predict_arrays(batch)
 
     labels = live.labels
     latency_ms = round((time.perf_counter() - started) * 1000.0, 3)

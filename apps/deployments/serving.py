@@ -14,9 +14,9 @@ cache, and each request reads that token and compares it with the one its proces
 rather than a counter: a cache that restarts empty can never bring an old value back.
 
 Each model version is loaded twice when ``SERVING_THREADS`` > 1: with that many intra-op
-threads, for a run that has the machine to itself, and with one, for a run while another web
-process is running a model (``occupancy``): one request alone gets every core, concurrent
-requests do not fight over them.
+threads, for a request that has the machine to itself, and with one, for calls while other
+predictions are being served, in this process or another (``occupancy``): one request
+alone gets every core, concurrent requests get one core each and do not fight over them.
 
 A request takes one ``LiveDeployment`` snapshot and uses that snapshot's model version from
 start to end, and a ``ModelRunner`` is put in the registry only once its session is fully
@@ -107,23 +107,34 @@ def warn_now_and_then(message: str) -> None:
 
 
 class _Job:
-    __slots__ = ("batch", "result", "error", "done")
+    __slots__ = ("batch", "result", "error", "taken", "done")
 
     def __init__(self, batch: np.ndarray) -> None:
         self.batch = batch
         self.result: np.ndarray | None = None
         self.error: BaseException | None = None
+        self.taken = False  # in a batch that another request leads
         self.done = False
 
 
 class ModelRunner:
-    """One loaded model version. Concurrent requests are batched into one ONNX Runtime call.
+    """One loaded model version, run in up to ``lanes`` session calls at once.
 
-    No thread of its own and no waiting: the first request to arrive while the session is
-    idle runs at once, together with whatever else is queued at that moment; requests that
-    arrive while a batch runs queue up and go together in the next one. A lone request
-    therefore pays nothing for batching, and under load each process keeps one session call
-    in flight, with large batches, instead of several calls fighting for the same cores.
+    No thread of its own and no waiting: a request that finds a lane free runs at once;
+    requests that arrive while every lane is busy queue up and go together, as one batch,
+    in the next lane to come free. How many cores a call takes depends on what else runs:
+
+    - alone (no other prediction being served, in this process or another web process):
+      the full predictor, with every serving thread, so a lone request gets the machine;
+    - otherwise: the lean one-thread predictor. On this network ONNX Runtime
+      spends less CPU per image on one thread than on two (measured on 2 cores: 6.4 ms
+      against 7.3 to 9.4 ms), and batching does not help per image
+      either, so under load the cores are best used by one single-threaded call each
+      (``bench/bench_predict.py`` measures both: ``ort_cpu_ms_per_image_*``).
+
+    ``lanes`` is the number of cores serving may use (``SERVING_THREADS``); with one lane
+    (or no lean predictor) calls run one at a time, batched. A request marks itself as
+    being served with ``serving()`` for as long as it decodes, waits and runs.
     """
 
     def __init__(
@@ -134,65 +145,74 @@ class ModelRunner:
         max_batch: int = 32,
         lean_predictor: Any = None,
         occupancy: Any = None,
+        lanes: int = 1,
     ) -> None:
         self.predictor = predictor
-        # The same model on one core, for when another process is running a model too.
+        # The same model on one core, for a call that runs beside another.
         self.lean_predictor = lean_predictor
         self.occupancy = occupancy
         self.version_id = version_id
         self.max_batch = max_batch
+        self.lanes = max(1, lanes) if lean_predictor is not None else 1
         self._cond = threading.Condition()
         self._pending: list[_Job] = []
-        self._busy = False
+        self._running = 0
 
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(self.predictor.labels)
+
+    def serving(self) -> contextlib.AbstractContextManager[Any]:
+        """Count a prediction as being served for the duration of the block."""
+        return self.occupancy.running() if self.occupancy else contextlib.nullcontext()
 
     def predict_arrays(self, batch: np.ndarray) -> np.ndarray:
         """Preprocessed float32 [N, 3, H, W] -> probabilities [N, C]."""
         job = _Job(batch)
         with self._cond:
             self._pending.append(job)
-            while not job.done and self._busy:
+            while not job.done and (job.taken or self._running >= self.lanes):
                 self._cond.wait()
             if job.done:
                 return self._result(job)
-            # Idle and our job still waiting: lead the next batch, our job first, then the
-            # oldest waiting ones as long as they fit.
-            self._busy = True
+            # A lane is free and our job still waiting: lead the next batch, our job
+            # first, then the oldest waiting ones as long as they fit.
+            alone = self._running == 0
+            self._running += 1
             self._pending.remove(job)
             jobs, size = [job], len(job.batch)
             while self._pending and size + len(self._pending[0].batch) <= self.max_batch:
                 taken = self._pending.pop(0)
+                taken.taken = True
                 jobs.append(taken)
                 size += len(taken.batch)
         try:
-            self._run(jobs)
+            self._run(jobs, alone=alone)
         finally:
             with self._cond:
-                self._busy = False
+                self._running -= 1
                 for taken in jobs:
                     taken.done = True
                 self._cond.notify_all()
         return self._result(job)
 
-    def _pick(self) -> Any:
-        """All cores when no other web process is running a model, one core otherwise: two
-        runs with two threads each on two cores spend their time waiting for each other."""
-        if self.lean_predictor is None or self.occupancy is None:
+    def _pick(self, *, alone: bool) -> Any:
+        """Every serving thread for a request alone on the machine, one core otherwise: two
+        calls with two threads each on two cores spend their time waiting for each other."""
+        if self.lean_predictor is None:
             return self.predictor
-        return self.lean_predictor if self.occupancy.others_running() else self.predictor
+        if not alone or (self.occupancy is not None and self.occupancy.busy()):
+            return self.lean_predictor
+        return self.predictor
 
-    def _run(self, jobs: list[_Job]) -> None:
+    def _run(self, jobs: list[_Job], *, alone: bool = True) -> None:
         try:
-            predictor = self._pick()
-            with self.occupancy.running() if self.occupancy else contextlib.nullcontext():
-                if len(jobs) == 1:
-                    jobs[0].result = predictor.predict_arrays(jobs[0].batch)
-                    return
-                merged = np.concatenate([taken.batch for taken in jobs])
-                probabilities = predictor.predict_arrays(merged)
+            predictor = self._pick(alone=alone)
+            if len(jobs) == 1:
+                jobs[0].result = predictor.predict_arrays(jobs[0].batch)
+                return
+            merged = np.concatenate([taken.batch for taken in jobs])
+            probabilities = predictor.predict_arrays(merged)
             start = 0
             for taken in jobs:
                 end = start + len(taken.batch)
@@ -210,22 +230,10 @@ class ModelRunner:
         return job.result
 
 
-def _session(source: Any, *, threads: int, spinning: bool) -> Any:
-    import onnxruntime as ort
-
-    from apps.ml.embedding import session_options
-
-    options = session_options(threads)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
-
-
 def _load_predictors(*, onnx_name: str, labels: tuple[str, ...], backbone: str) -> tuple[Any, Any]:
     """``apps.ml.Predictor``s on the version's ONNX graph: one with ``SERVING_THREADS``
-    intra-op threads (spinning between operators: without that, two threads are barely
-    faster than one on this network), and, when that is more than one, a lean one-thread
-    copy for runs that overlap with another process's (see ``ModelRunner._pick``).
-    apps.ml's session options otherwise."""
+    intra-op threads, spinning, for a request alone on the machine, and, when that is more
+    than one, a lean one-thread copy for calls beside others (see ``ModelRunner._pick``)."""
     from django.core.files.storage import default_storage
 
     from apps.ml import Predictor
@@ -236,15 +244,10 @@ def _load_predictors(*, onnx_name: str, labels: tuple[str, ...], backbone: str) 
     except NotImplementedError:  # object storage: read the bytes
         with default_storage.open(onnx_name, "rb") as handle:
             source = handle.read()
-    session = _session(source, threads=threads, spinning=True)
-    classes = session.get_outputs()[0].shape[-1]
-    if isinstance(classes, int) and classes != len(labels):
-        raise ValueError(f"The model predicts {classes} classes but has {len(labels)} labels.")
-    full = Predictor(session, list(labels), backbone)
+    full = Predictor.load(source, labels=labels, backbone=backbone, threads=threads, spinning=True)
     if threads == 1:
         return full, None
-    lean = Predictor(_session(source, threads=1, spinning=False), list(labels), backbone)
-    return full, lean
+    return full, Predictor.load(source, labels=labels, backbone=backbone, threads=1)
 
 
 # --- The registry ---------------------------------------------------------------------------
@@ -412,6 +415,7 @@ class ServingRegistry:
                 max_batch=getattr(settings, "PREDICT_MAX_BATCH", 32),
                 lean_predictor=lean,
                 occupancy=occupancy() if lean is not None else None,
+                lanes=max(1, int(settings.SERVING_THREADS)),
             )
             # Published only now, fully loaded: no request ever sees half a model.
             with self._lock:

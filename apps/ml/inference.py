@@ -31,10 +31,19 @@ class Predictor:
         labels: Sequence[str],
         backbone: str = "efficientnet_lite0",
         threads: int = 1,
+        spinning: bool = False,
     ) -> Predictor:
+        """``threads``: ONNX Runtime intra-op threads (0: its default). ``spinning``: let
+        those threads spin between a call's operators instead of sleeping; without that,
+        two threads are barely faster than one on EfficientNet-Lite0. They stop spinning
+        when the call returns either way: leftover spinning took about 2 ms of CPU per call
+        from whatever else the machine was doing (measured on 2 cores, batch 1)."""
         model = source if isinstance(source, bytes) else str(source)
+        options = session_options(threads)
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         session = ort.InferenceSession(
-            model, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+            model, sess_options=options, providers=["CPUExecutionProvider"]
         )
         classes = session.get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != len(labels):

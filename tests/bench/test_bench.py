@@ -205,3 +205,44 @@ def test_rounds_are_combined_into_medians() -> None:
     assert metrics["database"] == "SQLite"
     assert combined["params"]["rounds"] == 3
     assert combined["notes"][0].startswith("Median of 3 rounds")
+
+
+def test_process_tree_cpu_counts_a_busy_descendant() -> None:
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from bench.common import process_tree_cpu_s
+
+    # A parent that only waits, and its child, which burns 0.5 s of CPU and then sleeps.
+    busy = (
+        "import time\n"
+        "start = time.process_time()\n"
+        "while time.process_time() - start < 0.5:\n    pass\n"
+        "time.sleep(30)\n"
+    )
+    waiter = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {busy!r}])"
+    parent = subprocess.Popen([sys.executable, "-c", waiter])
+    try:
+        before = process_tree_cpu_s(parent.pid)
+        deadline = time.monotonic() + 20
+        while process_tree_cpu_s(parent.pid) - before < 0.45 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process_tree_cpu_s(parent.pid) - before >= 0.45
+    finally:
+        for child in psutil.Process(parent.pid).children(recursive=True):
+            child.kill()
+        parent.kill()
+        parent.wait()
+
+
+def test_serving_session_cpu_is_reported_per_image(tmp_path: Path) -> None:
+    from bench.bench_predict import _serving_session_cpu
+
+    model = tmp_path / "model.onnx"
+    _tiny_classifier(model)
+    figures = _serving_session_cpu(model, runs=8)
+    assert set(figures) == {f"ort_cpu_ms_per_image_t{t}_b{b}" for t in (1, 2) for b in (1, 4)}
+    assert all(value >= 0 for value in figures.values())

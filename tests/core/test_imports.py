@@ -28,7 +28,7 @@ def test_the_web_process_does_not_import_torch():
     code = (
         "import os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'bakehouse.settings.test'; "
         "import django; django.setup(); "
-        "from django.urls import get_resolver; get_resolver().url_patterns; "
+        # What a gunicorn worker does after the fork: every view, the serving stack.
         "from apps.deployments.serving import preload_modules; preload_modules(); "
         "from apps.ml import Predictor, preprocess, preprocess_batch, get_backbone; "
         "from apps.ml.images import open_image; "

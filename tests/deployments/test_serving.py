@@ -247,24 +247,53 @@ def test_occupancy_sees_other_processes_running_a_model(tmp_path):
         assert not here.others_running()
 
 
-def test_runner_uses_one_core_while_another_process_runs():
+def test_runner_uses_one_core_while_other_predictions_are_served():
     class Busy:
         def __init__(self):
-            self.others = False
+            self.busy_now = False
 
-        def others_running(self):
-            return self.others
-
-        def running(self):
-            import contextlib
-
-            return contextlib.nullcontext()
+        def busy(self):
+            return self.busy_now
 
     full, lean = _SlowPredictor(delay=0), _SlowPredictor(delay=0)
     occupancy = Busy()
-    runner = ModelRunner(full, version_id=1, lean_predictor=lean, occupancy=occupancy)
+    runner = ModelRunner(full, version_id=1, lean_predictor=lean, occupancy=occupancy, lanes=2)
     batch = np.zeros((1, 3, 2, 2), dtype=np.float32)
     runner.predict_arrays(batch)
-    occupancy.others = True
+    occupancy.busy_now = True
     runner.predict_arrays(batch)
     assert (full.batch_sizes, lean.batch_sizes) == ([1], [1])
+
+
+def test_runner_runs_concurrent_requests_in_parallel_lanes_on_one_core_each():
+    full, lean = _SlowPredictor(delay=0.02), _SlowPredictor(delay=0.02)
+    runner = ModelRunner(full, version_id=1, max_batch=32, lean_predictor=lean, lanes=2)
+    values = [i / 100 for i in range(40)]
+
+    def one(value: float) -> float:
+        answer = runner.predict_arrays(np.full((1, 3, 4, 4), value, dtype=np.float32))
+        return float(answer[0, 0])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(one, values))
+    assert answers == pytest.approx(values)  # every answer went to its own request
+    assert sum(full.batch_sizes) + sum(lean.batch_sizes) == 40  # each ran exactly once
+    # Two calls at once at most, never the multi-threaded predictor twice at once, and the
+    # calls that overlapped another one ran on the one-thread predictor.
+    assert full.max_running == 1
+    assert lean.max_running <= 2
+    assert lean.batch_sizes
+    assert max(full.batch_sizes + lean.batch_sizes) > 1  # queued requests shared a call
+    assert runner._running == 0 and not runner._pending  # nothing left behind
+
+
+def test_occupancy_counts_this_process_requests_as_busy_beyond_the_first(tmp_path):
+    from apps.deployments.occupancy import Occupancy
+
+    here = Occupancy(tmp_path / "occupancy")
+    assert not here.busy()
+    with here.running():
+        assert not here.busy()  # only the request asking
+        with here.running():
+            assert here.busy()
+    assert not here.busy()
