@@ -213,7 +213,23 @@ def run(args: argparse.Namespace) -> BenchResult:
         else:
             notes.append(f"TorchServe did not start: {torchserve_error}")
 
-        # ---- 3. bare ONNX Runtime in this process: the floor
+        # ---- 3. the HTTP floor: gunicorn and a WSGI app that only reads the body
+        from bench.http_floor import serve as serve_http_floor
+
+        with serve_http_floor() as floor_url:
+            floor = run_load(
+                floor_url,
+                body=jpeg,
+                headers={"Authorization": "Api-Key not-checked"},
+                requests=args.requests,
+                concurrency=1,
+                warmup=10,
+                max_seconds=args.max_seconds,
+                multipart_field="image",
+            )
+        metrics["http_floor_c1_median_ms"] = floor.summary()["median_ms"]
+
+        # ---- 4. bare ONNX Runtime in this process: the model's own floor
         runs = args.requests
         for threads in (1, 2):
             session = make_session(onnx_path, threads=threads)
@@ -236,7 +252,7 @@ def run(args: argparse.Namespace) -> BenchResult:
             )
             metrics[f"bare_ort_forward_t{threads}_median_ms"] = forward["median_ms"]
 
-        # ---- 4. CPU per image of the two sessions serving keeps (apps.deployments.serving):
+        # ---- 5. CPU per image of the two sessions serving keeps (apps.deployments.serving):
         # what decides one thread per call under load, and that batching does not pay.
         metrics.update(_serving_session_cpu(onnx_path, runs=40 if args.quick else 160))
 
@@ -292,6 +308,9 @@ def run(args: argparse.Namespace) -> BenchResult:
         "(TorchServe's CPU per request + its load generator's) / (bare_ort_t1 + ours): the "
         "8-client ratio a server doing nothing but decode + preprocess + a one-thread forward "
         "pass could reach against this TorchServe run.",
+        "http_floor_c1_median_ms: the same request, one client, to gunicorn (the web "
+        "process's worker settings) serving a WSGI app that reads the body and answers a fixed "
+        "JSON (bench/http_floor.py): HTTP and the load generator, no application code.",
         "ort_cpu_ms_per_image_tN_bB: CPU per image of the platform's serving session with N "
         "intra-op threads (2: spinning, as for a request alone) at batch B, back to back.",
     ]

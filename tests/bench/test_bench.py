@@ -246,3 +246,14 @@ def test_serving_session_cpu_is_reported_per_image(tmp_path: Path) -> None:
     figures = _serving_session_cpu(model, runs=8)
     assert set(figures) == {f"ort_cpu_ms_per_image_t{t}_b{b}" for t in (1, 2) for b in (1, 4)}
     assert all(value >= 0 for value in figures.values())
+
+
+def test_http_floor_server_reads_the_body_and_answers() -> None:
+    import httpx
+
+    from bench.http_floor import ANSWER, serve
+
+    with serve(workers=1, threads=2) as url:
+        response = httpx.post(url, files={"image": ("a.jpg", _jpeg(224, 224))})
+    assert response.status_code == 200
+    assert response.content == ANSWER
