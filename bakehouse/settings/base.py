@@ -241,7 +241,9 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
 # --- ML ---------------------------------------------------------------------------------
 DEFAULT_BACKBONE = env.str("BAKEHOUSE_BACKBONE", default="efficientnet_lite0")
-# ONNX Runtime threads per serving process (web workers).
+# Cores a web worker may use for predictions: ONNX Runtime threads for a request alone on
+# the machine, and how many one-thread calls may run at once otherwise. gunicorn's config
+# (platform/gunicorn.conf.py) sets 2; 1 (tests, other servers) runs one call at a time.
 SERVING_THREADS = env.int("BAKEHOUSE_SERVING_THREADS", default=1)
 
 # --- i18n -------------------------------------------------------------------------------

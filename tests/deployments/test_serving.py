@@ -42,18 +42,23 @@ class _SlowPredictor:
         return np.stack([means, 1 - means], axis=1)
 
 
-@pytest.mark.parametrize("max_batch", [2, 32])
-def test_runner_batches_concurrent_requests_and_routes_answers(max_batch):
-    predictor = _SlowPredictor()
-    runner = ModelRunner(predictor, version_id=1, max_batch=max_batch)
-    values = [i / 100 for i in range(40)]
+def _predict_concurrently(runner: ModelRunner, values: list[float]) -> list[float]:
+    """One single-image request per value from 8 threads; each request's answer, in order."""
 
     def one(value: float) -> float:
         answer = runner.predict_arrays(np.full((1, 3, 4, 4), value, dtype=np.float32))
         return float(answer[0, 0])
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(one, values))
+        return list(pool.map(one, values))
+
+
+@pytest.mark.parametrize("max_batch", [2, 32])
+def test_runner_batches_concurrent_requests_and_routes_answers(max_batch):
+    predictor = _SlowPredictor()
+    runner = ModelRunner(predictor, version_id=1, max_batch=max_batch)
+    values = [i / 100 for i in range(40)]
+    answers = _predict_concurrently(runner, values)
     assert answers == pytest.approx(values)
     assert predictor.max_running == 1  # one session call at a time
     assert max(predictor.batch_sizes) > 1  # concurrent requests shared calls
@@ -269,13 +274,7 @@ def test_runner_runs_concurrent_requests_in_parallel_lanes_on_one_core_each():
     full, lean = _SlowPredictor(delay=0.02), _SlowPredictor(delay=0.02)
     runner = ModelRunner(full, version_id=1, max_batch=32, lean_predictor=lean, lanes=2)
     values = [i / 100 for i in range(40)]
-
-    def one(value: float) -> float:
-        answer = runner.predict_arrays(np.full((1, 3, 4, 4), value, dtype=np.float32))
-        return float(answer[0, 0])
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(one, values))
+    answers = _predict_concurrently(runner, values)
     assert answers == pytest.approx(values)  # every answer went to its own request
     assert sum(full.batch_sizes) + sum(lean.batch_sizes) == 40  # each ran exactly once
     # Two calls at once at most, never the multi-threaded predictor twice at once, and the
