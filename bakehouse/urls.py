@@ -1,10 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.views import api_not_found, spa_index
+from apps.core.views import MediaFileApi, api_not_found, spa_index
 
 api_v1 = [
     path("", include("apps.core.urls")),
@@ -26,10 +25,9 @@ urlpatterns = [
 
 if settings.SERVE_MEDIA:
     # Media files are served by Django itself on the embedded stack (a self-hosted,
-    # single-machine install); on S3 the storage hands out signed URLs instead.
-    urlpatterns += [
-        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
-    ]
+    # single-machine install), to their owner only; on S3 the storage hands out signed
+    # URLs instead.
+    urlpatterns += [re_path(r"^media/(?P<path>.*)$", MediaFileApi.as_view(), name="media")]
 
 # Everything else is the single-page app (client-side routing).
 urlpatterns += [re_path(r"^(?!api/|admin/|media/|static/).*$", spa_index, name="spa")]

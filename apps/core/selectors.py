@@ -54,3 +54,27 @@ def platform_health() -> dict[str, Any]:
         "broker": broker,
         "workers": workers,
     }
+
+
+def stored_file_visible_to(*, user: Any, name: str) -> bool:
+    """May ``user`` read the stored file ``name`` (a path under the media root)?
+
+    Every stored file lives under its owner's folder: ``projects/<id>/...`` (a project's
+    images and model files) or ``predictions/<deployment slug>/...`` (the images of a
+    deployment's prediction log). ``name`` must already be normalised (no ``..``).
+    """
+    if not getattr(user, "is_authenticated", False):
+        return False
+    parts = name.split("/")
+    if len(parts) < 3 or not parts[2]:
+        return False
+    folder, key = parts[0], parts[1]
+    if folder == "projects" and key.isdigit():
+        from apps.projects.models import Project
+
+        return Project.objects.filter(pk=int(key), owner=user).exists()
+    if folder == "predictions":
+        from apps.deployments.models import Deployment
+
+        return Deployment.objects.filter(slug=key, project__owner=user).exists()
+    return False

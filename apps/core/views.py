@@ -1,14 +1,17 @@
+import posixpath
+
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.selectors import platform_health
+from apps.core.selectors import platform_health, stored_file_visible_to
 
 
 class HealthApi(APIView):
@@ -35,6 +38,24 @@ class HealthApi(APIView):
             down = [k for k in ("database", "broker") if health[k] != "ok"]
             health["message"] = f"{' and '.join(down)} unavailable"
         return Response(health, status=code)
+
+
+class MediaFileApi(APIView):
+    """A stored file (image, thumbnail, model file) for its owner: signed in (session or
+    token) and owning the project or deployment the file belongs to; 404 for anybody else.
+
+    Only on the embedded stack, where Django serves the media folder itself; on S3 the
+    storage hands out short-lived signed URLs instead.
+    """
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, path: str) -> HttpResponse:
+        from django.views.static import serve
+
+        name = posixpath.normpath(path)
+        if name.startswith(("/", "..")) or not stored_file_visible_to(user=request.user, name=name):
+            raise NotFound("File not found.")
+        return serve(request._request, name, document_root=settings.MEDIA_ROOT)
 
 
 def api_not_found(request: HttpRequest) -> JsonResponse:

@@ -103,6 +103,12 @@ def test_sign_up_label_train_deploy_and_predict(
     truth = {f.name: label_of(f) for f in train_files}
     shown = page.locator('[data-testid="thumbnail"] img').evaluate_all("els => els.map(e => e.alt)")
     assert sorted(shown) == sorted(truth)
+    # The pictures themselves load: /media/ answers the signed-in owner (session cookie).
+    first_img = page.locator('[data-testid="thumbnail"] img').first
+    first_img.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=first_img.element_handle()
+    )
     page.get_by_test_id("thumbnail").first.click()
     for name in shown[:12]:
         expect(thumbnail(page, name)).to_have_attribute("data-focused", "true")

@@ -60,7 +60,7 @@ def test_images_are_not_kept_when_store_images_is_off(
 
 
 def test_list_newest_first_with_uncertain_filter(
-    auth_client, key_client, deployment, ant_jpeg, bee_jpeg
+    auth_client, other_client, key_client, deployment, ant_jpeg, bee_jpeg
 ):
     first = _predict(key_client, deployment, ant_jpeg)
     auth_client.patch(f"/api/v1/deployments/{deployment.slug}/", {"threshold": 1.0}, format="json")
@@ -77,6 +77,9 @@ def test_list_newest_first_with_uncertain_filter(
     assert item["model_version"] == deployment.model_version_id
     assert item["image_url"].startswith("http://testserver/media/predictions/")
     assert item["added_image"] is None
+    # The logged image itself: for the deployment's owner only.
+    assert auth_client.get(item["image_url"]).status_code == 200
+    assert other_client.get(item["image_url"]).status_code == 404
 
     uncertain = auth_client.get(
         f"/api/v1/deployments/{deployment.slug}/predictions/?uncertain=true"
