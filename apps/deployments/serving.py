@@ -126,11 +126,11 @@ class ModelRunner:
 
     - alone (no other prediction being served, in this process or another web process):
       the full predictor, with every serving thread, so a lone request gets the machine;
-    - otherwise: the lean one-thread predictor. On this network ONNX Runtime
-      spends less CPU per image on one thread than on two (measured on 2 cores: 6.4 ms
-      against 7.3 to 9.4 ms), and batching does not help per image
-      either, so under load the cores are best used by one single-threaded call each
-      (``bench/bench_predict.py`` measures both: ``ort_cpu_ms_per_image_*``).
+    - otherwise: the lean one-thread predictor. On this network ONNX Runtime spends less
+      CPU per image on one thread than on two (measured on 2 cores at batch 1: 6.0 ms
+      against 7.0 ms), and batching does not lower it (6.5 ms per image at batch 4), so
+      under load the cores are best used by one single-threaded call each
+      (``bench/bench_predict.py``: ``ort_cpu_ms_per_image_*``).
 
     ``lanes`` is the number of cores serving may use (``SERVING_THREADS``); with one lane
     (or no lean predictor) calls run one at a time, batched. A request marks itself as

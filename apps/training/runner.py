@@ -457,8 +457,10 @@ def _train_finetune(
     del model
 
     progress.begin("evaluating")
-    # threads=0: ONNX Runtime's default, every core (this is a training worker).
-    predictor = Predictor.load(onnx_bytes, labels=labels, backbone=spec.name, threads=0)
+    # threads=0: ONNX Runtime's default, every core, spinning (this is a training worker).
+    predictor = Predictor.load(
+        onnx_bytes, labels=labels, backbone=spec.name, threads=0, spinning=True
+    )
     chunks = []
     for start in range(0, len(held_ids), EVAL_BATCH):
         _check_stop(monitor)
