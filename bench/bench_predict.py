@@ -58,7 +58,9 @@ def _load_all(
     results = {}
     for clients in CONCURRENCY:
         n = args.requests if clients == 1 else args.requests * 2
-        if clients != 1:  # a few requests first, so every connection is open before timing
+        if clients != 1:
+            # A few concurrent requests first, untimed: a server's first calls that overlap
+            # (e.g. our one-thread sessions' first run, which allocates) are not measured.
             run_load(
                 url,
                 body=body,

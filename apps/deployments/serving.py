@@ -205,7 +205,7 @@ class ModelRunner:
             return self.lean_predictor
         return self.predictor
 
-    def _run(self, jobs: list[_Job], *, alone: bool = True) -> None:
+    def _run(self, jobs: list[_Job], *, alone: bool) -> None:
         try:
             predictor = self._pick(alone=alone)
             if len(jobs) == 1:
@@ -415,7 +415,7 @@ class ServingRegistry:
                 max_batch=getattr(settings, "PREDICT_MAX_BATCH", 32),
                 lean_predictor=lean,
                 occupancy=occupancy() if lean is not None else None,
-                lanes=max(1, int(settings.SERVING_THREADS)),
+                lanes=int(settings.SERVING_THREADS),
             )
             # Published only now, fully loaded: no request ever sees half a model.
             with self._lock:

@@ -7,16 +7,22 @@ import sys
 from tests.conftest import REPO_ROOT
 
 
+def _python(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter from the repository root; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_stdlib_platform_is_not_shadowed_from_repo_root():
     code = (
         "import platform, uuid, django, torch; "
         "assert hasattr(platform, 'system'), platform.__file__; "
         "print(uuid.uuid4().version, django.VERSION[0], torch.__version__)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    result = _python(code)
     assert result.stdout.split()[0] == "4"
     assert not (REPO_ROOT / "platform" / "__init__.py").exists()
 
@@ -35,8 +41,5 @@ def test_the_web_process_does_not_import_torch():
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')); "
         "print(len(loaded), loaded[:5])"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    result = _python(code)
     assert result.stdout.startswith("0 "), result.stdout
