@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: up test test-python test-frontend lint frontend venv bench clean chromium help
+.PHONY: up test test-python test-frontend lint frontend venv bench clean chromium help api-types api-types-check
 
 help:
 	@echo "make up     - start the whole platform at http://127.0.0.1:$(PORT)"
@@ -25,6 +25,28 @@ $(VENV)/.installed: pyproject.toml
 
 frontend: frontend/dist/index.html
 
+# The frontend's dependencies, installed from the lock file (only when it changed).
+frontend/node_modules/.package-lock.json: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+
+# TypeScript types of the API, generated from the OpenAPI schema drf-spectacular makes of
+# the views (a warning fails it: an imprecise schema makes imprecise types). Committed;
+# `make lint` fails when they are stale.
+API_TYPES := frontend/src/api/schema.d.ts
+generate_api_types = $(PY) manage.py spectacular --validate --fail-on-warn --file $(1)/openapi.yaml && \
+	(cd frontend && npx --no-install openapi-typescript $(1)/openapi.yaml --output $(1)/schema.d.ts --default-non-nullable false --silent)
+
+api-types: venv frontend/node_modules/.package-lock.json
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(call generate_api_types,$$tmp) && cp "$$tmp/schema.d.ts" $(API_TYPES) && echo "wrote $(API_TYPES)"
+
+api-types-check: venv frontend/node_modules/.package-lock.json
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(call generate_api_types,$$tmp) && \
+	if ! diff -u $(API_TYPES) "$$tmp/schema.d.ts"; then \
+		echo "$(API_TYPES) is stale: the API changed. Run 'make api-types' and commit it." >&2; exit 1; \
+	fi
+
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/package.json frontend/package-lock.json frontend/vite.config.ts -type f 2>/dev/null)
 frontend/dist/index.html: $(FRONTEND_SOURCES)
 	@if [ -f frontend/package.json ]; then \
@@ -37,7 +59,7 @@ up: venv frontend
 chromium:
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-lint: venv
+lint: venv api-types-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -1,9 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.views import MediaFileApi, api_not_found, spa_index
+from apps.core.exceptions import api_not_found
+from apps.core.views import MediaFileApi, spa_index
 
 api_v1 = [
     path("", include("apps.core.urls")),
@@ -20,7 +22,9 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
-    re_path(r"^api/", api_not_found),
+    # Any other path under /api/, whatever the method, is a JSON 404 (not a CSRF refusal:
+    # nothing is done there).
+    re_path(r"^api/", csrf_exempt(api_not_found)),
 ]
 
 if settings.SERVE_MEDIA:
@@ -31,3 +35,9 @@ if settings.SERVE_MEDIA:
 
 # Everything else is the single-page app (client-side routing).
 urlpatterns += [re_path(r"^(?!api/|admin/|media/|static/).*$", spa_index, name="spa")]
+
+# Django's own error answers: JSON under /api/ (apps.core.exceptions), pages elsewhere.
+handler400 = "apps.core.exceptions.handler400"
+handler403 = "apps.core.exceptions.handler403"
+handler404 = "apps.core.exceptions.handler404"
+handler500 = "apps.core.exceptions.handler500"

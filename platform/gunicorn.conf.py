@@ -12,10 +12,11 @@ import os
 
 # Cores the prediction API may use per web worker (settings.SERVING_THREADS): two, so that a
 # request alone on the machine runs the model on both cores; while other predictions are
-# being served, each call takes one core, up to two calls at once (apps.deployments.serving,
-# ModelRunner). Measured on 2 cores: a lone request's forward pass takes 3.4 ms on two
-# threads against 6.0 ms on one, while under load one thread per call spends the least CPU
-# per image (README, Performance). Set it explicitly to override.
+# being served, each call takes one core, up to two calls at once
+# (apps.deployments.serving.runner.ModelRunner). Measured on 2 cores: a lone request's
+# forward pass takes 3.4 ms on two threads against 6.0 ms on one, while under load one
+# thread per call spends the least CPU per image (README, Performance). Set it explicitly
+# to override.
 os.environ.setdefault("BAKEHOUSE_SERVING_THREADS", "2")
 
 wsgi_app = "bakehouse.wsgi:application"

@@ -86,7 +86,7 @@ class LabelFactory(factory.django.DjangoModelFactory):
 
 
 class ImageFactory(factory.django.DjangoModelFactory):
-    """An image stored through ``apps.datasets.services.image_ingest``.
+    """An image stored through ``apps.datasets.ingest.image_ingest``.
 
     Arguments: ``project``, ``label`` (a Label, a name, or None), ``split`` (locked when
     given), ``data`` (the file's bytes; a fresh random JPEG by default), ``filename``,
@@ -105,7 +105,7 @@ class ImageFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        from apps.datasets.services import image_ingest
+        from apps.datasets.ingest import image_ingest
 
         label = kwargs.pop("label", None)
         if isinstance(label, Label):

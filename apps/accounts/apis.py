@@ -1,7 +1,11 @@
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import login, logout
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -10,7 +14,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.services import user_authenticate, user_signup, user_token_obtain
+from apps.accounts.authentication import CsrfSessionAuthentication, csrf_check_passes
+from apps.accounts.services import (
+    token_revoke,
+    user_authenticate,
+    user_signup,
+    user_token_obtain,
+)
+from apps.accounts.throttling import (
+    LoginThrottle,
+    SignupThrottle,
+    login_failure_record,
+    login_success_record,
+)
+from apps.core.exceptions import ApplicationError
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -28,21 +45,48 @@ class UserSerializer(serializers.Serializer):
     email = serializers.CharField()
 
 
+class SignupOutputSerializer(UserSerializer):
+    # The token scripts send as `Token <token>`.
+    token = serializers.CharField()
+
+
+class MeSerializer(UserSerializer):
+    signup_enabled = serializers.BooleanField()
+
+
 def _user_payload(user) -> dict:
     return {"id": user.id, "username": user.username, "email": user.email}
 
 
+def _credentials_check(request: Request, check: Callable[..., Any], **credentials: Any) -> Any:
+    """Run ``check`` (a log-in service), counting a wrong password against the user name
+    and the address (apps.accounts.throttling)."""
+    try:
+        result = check(**credentials)
+    except ApplicationError as exc:
+        if exc.code == "authentication_failed":
+            login_failure_record(request)
+        raise
+    login_success_record(request)
+    return result
+
+
 class SignupApi(APIView):
-    """Create an account. Answers the user and an API token; the browser is logged in too."""
+    """Create an account. Answers the user and an API token; a browser (a request with a
+    valid CSRF token) is logged in too."""
 
     permission_classes = [AllowAny]
+    throttle_classes = [SignupThrottle]
 
-    @extend_schema(request=SignupSerializer, responses={201: UserSerializer})
+    @extend_schema(request=SignupSerializer, responses={201: SignupOutputSerializer})
     def post(self, request: Request) -> Response:
         data = SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_signup(**data.validated_data)
-        login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if csrf_check_passes(request):
+            # Only a same-site request gets a session: a cross-site form must not sign the
+            # visitor in to an account the attacker chose (login CSRF). Scripts use the token.
+            login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
         token = Token.objects.get(user=user)
         return Response({**_user_payload(user), "token": token.key}, status=status.HTTP_201_CREATED)
 
@@ -52,6 +96,7 @@ class TokenApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_classes = [LoginThrottle]
 
     @extend_schema(
         request=CredentialsSerializer,
@@ -60,29 +105,35 @@ class TokenApi(APIView):
     def post(self, request: Request) -> Response:
         data = CredentialsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token = user_token_obtain(**data.validated_data)
+        token = _credentials_check(request, user_token_obtain, **data.validated_data)
         return Response({"token": token.key})
 
 
 class LoginApi(APIView):
-    """Browser log-in (session cookie)."""
+    """Browser log-in (session cookie). Needs the CSRF token (cookie + X-CSRFToken header)."""
 
     permission_classes = [AllowAny]
+    authentication_classes = [CsrfSessionAuthentication]
+    throttle_classes = [LoginThrottle]
 
     @extend_schema(request=CredentialsSerializer, responses={200: UserSerializer})
     def post(self, request: Request) -> Response:
         data = CredentialsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = user_authenticate(**data.validated_data)
+        user = _credentials_check(request, user_authenticate, **data.validated_data)
         login(request._request, user)
         return Response(_user_payload(user))
 
 
 class LogoutApi(APIView):
+    """End the browser session; with `Token <key>`, revoke that token too."""
+
     permission_classes = [AllowAny]
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
+        if isinstance(request.auth, Token):
+            token_revoke(token=request.auth)
         logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -93,7 +144,7 @@ class MeApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: UserSerializer})
+    @extend_schema(responses={200: MeSerializer})
     def get(self, request: Request) -> Response:
         return Response({**_user_payload(request.user), "signup_enabled": settings.SIGNUP_ENABLED})
 
@@ -109,3 +160,10 @@ class AuthConfigApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response({"signup_enabled": settings.SIGNUP_ENABLED})
+
+
+class CsrfSessionScheme(SessionScheme):
+    """The log-in's session authentication is the session cookie, like everywhere else."""
+
+    target_class = "apps.accounts.authentication.CsrfSessionAuthentication"
+    name = "csrfCookieAuth"

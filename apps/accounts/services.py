@@ -8,6 +8,7 @@ from django.db import transaction
 from rest_framework import status
 from rest_framework.authtoken.models import Token
 
+from apps.accounts.selectors import token_is_expired
 from apps.core.exceptions import ApplicationError
 
 
@@ -44,8 +45,18 @@ def user_token_obtain(*, username: str, password: str) -> Token:
             code="authentication_failed",
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
-    token, _ = Token.objects.get_or_create(user=user)
+    with transaction.atomic():
+        token, _ = Token.objects.select_for_update().get_or_create(user=user)
+        if token_is_expired(token=token):
+            # A new key, not a new date on the old one: an expired key never works again.
+            token.delete()
+            token = Token.objects.create(user=user)
     return token
+
+
+def token_revoke(*, token: Token) -> None:
+    """Log-out: the token stops working at once (the next /auth/token/ issues a new one)."""
+    Token.objects.filter(pk=token.pk).delete()
 
 
 def user_authenticate(*, username: str, password: str) -> User:

@@ -1,9 +1,18 @@
 """One error type for services, one JSON shape for every API error.
 
-Every error the API returns looks like::
+Every answer under ``/api/`` that is an error looks like::
 
-    {"error": {"code": "invalid", "message": "A sentence a person understands.",
+    {"error": {"code": "invalid_threshold", "message": "A sentence a person understands.",
                "fields": {...optional per-field messages...}}}
+
+whatever raised it: a service (``ApplicationError``), DRF (authentication, permissions,
+throttling, parsing: its own codes, ``not_authenticated``, ``throttled``...), Django itself
+outside any API view (an unknown path: ``not_found``; a refused CSRF check:
+``csrf_failed``; a crash: ``server_error``; a bad request: ``bad_request``).
+
+Codes are snake_case and stable. A value the caller got wrong is ``invalid_<field>``, the
+same code whether the serializer or the service caught it (``validated``), with ``fields``
+naming the field: ``{"fields": {"threshold": ["..."]}}``.
 """
 
 from __future__ import annotations
@@ -12,7 +21,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -37,6 +47,19 @@ class ApplicationError(Exception):
         self.code = code
         self.status_code = status_code
         self.extra = extra or {}
+
+
+def validated(serializer: Any) -> Any:
+    """``serializer.validated_data``, or ``ApplicationError`` with the code
+    ``invalid_<field>`` of the first field that is wrong (``invalid`` when no one field is)
+    and every field's messages in ``fields``: the code a service raises for the same field."""
+    if serializer.is_valid():
+        return serializer.validated_data
+    errors = serializer.errors
+    field = next(iter(errors), "non_field_errors")
+    code = "invalid" if field in ("non_field_errors", "detail") else f"invalid_{field}"
+    fields = {name: [str(m) for m in messages] for name, messages in errors.items()}
+    raise ApplicationError(_first_message(errors), code=code, extra={"fields": fields})
 
 
 def _first_message(detail: Any) -> str:
@@ -100,3 +123,66 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     for header, value in response.items():
         new[header] = value
     return new
+
+
+# --- Outside the API views: Django's own error pages, JSON under /api/ -----------------------
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json_error(message: str, *, code: str, status_code: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status_code)
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """An unknown path under /api/, whatever the method (no CSRF check: nothing is done)."""
+    return _json_error(
+        f"There is no API endpoint at {request.path}.", code="not_found", status_code=404
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: JSON under /api/, Django's page elsewhere."""
+    if _is_api(request):
+        return _json_error(
+            "The CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's "
+            "value, or authenticate with a token instead of the session.",
+            code="csrf_failed",
+            status_code=403,
+        )
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return _json_error("The request is not valid.", code="bad_request", status_code=400)
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return _json_error(
+            "You do not have permission to do this.", code="permission_denied", status_code=403
+        )
+    return defaults.permission_denied(request, exception)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return _json_error(
+            "Something went wrong on the server; it has been logged. Please try again, and "
+            "report it if it keeps happening.",
+            code="server_error",
+            status_code=500,
+        )
+    return defaults.server_error(request)

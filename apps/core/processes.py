@@ -174,9 +174,13 @@ class Platform:
                 "--unixsocketperm", "700",
                 "--dir", str(self.run_dir),
                 "--dbfilename", "redis.rdb",
-                # Queued jobs survive a restart of `make up`; the rows are the truth anyway.
+                # Queued messages survive a crash or restart of `make up`: the append-only
+                # file is synced every second, so at most about a second of dispatches is
+                # lost, and the job reaper re-sends any queued row whose message went missing.
                 "--save", "60 1",
-                "--appendonly", "no",
+                "--appendonly", "yes",
+                "--appendfsync", "everysec",
+                "--appendfilename", "redis.aof",
                 "--daemonize", "no",
             ],
         )  # fmt: skip

@@ -1,13 +1,29 @@
-"""Reads about the platform itself (health)."""
+"""Reads about the platform itself (health) and its stored files."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 
 logger = logging.getLogger(__name__)
+
+# A health result younger than this is answered as is; an older one starts a refresh.
+HEALTH_FRESH_SECONDS = 5.0
+# The longest a request waits for a refresh in flight before answering the last result.
+HEALTH_WAIT_SECONDS = 0.1
+# A database or broker check still running after this many seconds reports its part down.
+HEALTH_HUNG_SECONDS = 10.0
+# Other web processes start from this worker count until their own ping answers.
+WORKERS_CACHE_KEY = "health:workers"
 
 
 def database_status() -> str:
@@ -21,7 +37,7 @@ def database_status() -> str:
     return "ok"
 
 
-def broker_status(timeout: float = 2.0) -> str:
+def broker_status(timeout: float = 1.0) -> str:
     from bakehouse.celery import app
 
     try:
@@ -43,17 +59,144 @@ def worker_count(timeout: float = 1.0) -> int:
     return len(replies)
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    database: str
+    broker: str
+    at: float
+
+
+class HealthMonitor:
+    """The platform's health, checked by one background thread per process and cached.
+
+    A request never does the checking: it reads the last result, and when that is older
+    than ``fresh`` seconds it starts a refresh (unless one is running) and waits at most
+    ``wait`` seconds for it. So any number of concurrent callers cost one database check,
+    one broker check and one worker ping per ``fresh`` seconds, and none is held longer than
+    ``wait`` even when the broker hangs. The worker ping (which always waits its whole
+    time-out) runs after the database and broker results are published.
+    """
+
+    def __init__(
+        self,
+        *,
+        database_check: Callable[[], str] = database_status,
+        broker_check: Callable[[], str] = broker_status,
+        workers_check: Callable[[], int] = worker_count,
+        fresh: float = HEALTH_FRESH_SECONDS,
+        wait: float = HEALTH_WAIT_SECONDS,
+        hung: float = HEALTH_HUNG_SECONDS,
+    ) -> None:
+        self.pid = os.getpid()
+        self._database_check = database_check
+        self._broker_check = broker_check
+        self._workers_check = workers_check
+        self._fresh, self._wait, self._hung = fresh, wait, hung
+        self._lock = threading.Lock()
+        self._published = threading.Condition(self._lock)
+        self._checked: _Checked | None = None
+        self._workers: int | None = None
+        self._refresh_started: float | None = None
+        self._stage = ""
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            now = time.monotonic()
+            if self._checked is None or now - self._checked.at >= self._fresh:
+                self._refresh_start(now)
+                previous = self._checked
+                deadline = now + self._wait
+                while self._checked is previous and (left := deadline - time.monotonic()) > 0:
+                    self._published.wait(left)
+            checked, workers = self._checked, self._workers or 0
+            stage, started = self._stage, self._refresh_started
+        if checked is None:
+            parts = {"database": "checking", "broker": "checking"}
+        else:
+            parts = {"database": checked.database, "broker": checked.broker}
+        if started is not None and stage in parts and time.monotonic() - started > self._hung:
+            parts[stage] = f"down: no answer within {self._hung:.0f} s"
+        if all(value == "ok" for value in parts.values()):
+            status = "ok"
+        elif checked is None and not any(v.startswith("down") for v in parts.values()):
+            status = "starting"
+        else:
+            status = "down"
+        if parts["broker"] != "ok":
+            workers = 0
+        return {"status": status, **parts, "workers": workers}
+
+    def _refresh_start(self, now: float) -> None:
+        if self._refresh_started is not None:
+            return
+        self._refresh_started, self._stage = now, "database"
+        threading.Thread(target=self._refresh, name="health-refresh", daemon=True).start()
+
+    def _refresh(self) -> None:
+        try:
+            database = self._database_check()
+            with self._lock:
+                self._stage = "broker"
+            broker = self._broker_check()
+            with self._lock:
+                self._checked = _Checked(database, broker, time.monotonic())
+                self._stage = "workers"
+                self._published.notify_all()
+            if broker == "ok":
+                self._workers_refresh()
+        except Exception:  # noqa: BLE001 - the next caller starts a new refresh
+            logger.exception("health: refresh failed")
+        finally:
+            with self._lock:
+                self._refresh_started, self._stage = None, ""
+                self._published.notify_all()
+            connection.close()  # this thread's own connection; none left open between checks
+
+    def _workers_refresh(self) -> None:
+        if self._workers is None:
+            try:
+                shared = cache.get(WORKERS_CACHE_KEY)
+            except Exception:  # noqa: BLE001
+                shared = None
+            if isinstance(shared, int):
+                with self._lock:
+                    self._workers = shared
+        workers = self._workers_check()
+        with self._lock:
+            self._workers = workers
+        with contextlib.suppress(Exception):  # sharing the count is a nicety
+            cache.set(WORKERS_CACHE_KEY, workers, timeout=60)
+
+
+_monitor: HealthMonitor | None = None
+_monitor_lock = threading.Lock()
+
+
+def health_monitor() -> HealthMonitor:
+    """This process's monitor (a forked child, e.g. a gunicorn worker, gets its own)."""
+    global _monitor
+    with _monitor_lock:
+        if _monitor is None or _monitor.pid != os.getpid():
+            _monitor = HealthMonitor()
+        return _monitor
+
+
 def platform_health() -> dict[str, Any]:
-    database = database_status()
-    broker = broker_status()
-    workers = worker_count() if broker == "ok" else 0
-    healthy = database == "ok" and broker == "ok"
-    return {
-        "status": "ok" if healthy else "down",
-        "database": database,
-        "broker": broker,
-        "workers": workers,
-    }
+    """``{"status": "ok" | "down" | "starting", "database", "broker", "workers"}`` from the
+    cached checks (see HealthMonitor); answers within about 100 ms."""
+    return health_monitor().health()
+
+
+# Who may read a stored file is known to the app that owns its top folder
+# (``projects/<id>/…``: projects; ``predictions/<slug>/…``: deployments). Each registers a
+# check for its folder in AppConfig.ready(), so core never imports the apps above it.
+StoredFileCheck = Callable[[Any, str], bool]  # (user, the folder's key) -> visible?
+_stored_file_checks: dict[str, StoredFileCheck] = {}
+
+
+def stored_file_owner_register(folder: str, check: StoredFileCheck) -> None:
+    """``check(user, key)`` decides for files named ``<folder>/<key>/…``."""
+    _stored_file_checks[folder] = check
 
 
 def stored_file_visible_to(*, user: Any, name: str) -> bool:
@@ -66,15 +209,7 @@ def stored_file_visible_to(*, user: Any, name: str) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     parts = name.split("/")
-    if len(parts) < 3 or not parts[2]:
+    if len(parts) < 3 or not parts[1] or not parts[2]:
         return False
-    folder, key = parts[0], parts[1]
-    if folder == "projects" and key.isdigit():
-        from apps.projects.models import Project
-
-        return Project.objects.filter(pk=int(key), owner=user).exists()
-    if folder == "predictions":
-        from apps.deployments.models import Deployment
-
-        return Deployment.objects.filter(slug=key, project__owner=user).exists()
-    return False
+    check = _stored_file_checks.get(parts[0])
+    return bool(check and check(user, parts[1]))

@@ -1,5 +1,9 @@
 from django.urls import path
 
-from apps.core.views import HealthApi
+from apps.core.views import HealthApi, HealthLiveApi
 
-urlpatterns = [path("health/", HealthApi.as_view(), name="health")]
+urlpatterns = [
+    path("health/", HealthApi.as_view(), name="health"),
+    path("health/ready/", HealthApi.as_view(), name="health-ready"),
+    path("health/live/", HealthLiveApi.as_view(), name="health-live"),
+]

@@ -6,8 +6,12 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.core.files.storage import default_storage
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -16,23 +20,16 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageNumberPagination
+from apps.datasets.imports import import_job_create, import_job_retry
+from apps.datasets.ingest import images_upload
 from apps.datasets.models import Image, ImportJob, Split
 from apps.datasets.selectors import (
     dataset_stats,
     image_filter_clean,
-    image_get,
     image_list,
     import_job_get_for_user,
     import_job_list,
 )
-from apps.datasets.services import (
-    images_delete,
-    images_upload,
-    import_job_create,
-    import_job_retry,
-)
-from apps.labeling.models import LabelEvent
-from apps.labeling.services import UNSET, image_update
 from apps.projects.selectors import project_get_for_user
 
 
@@ -49,14 +46,15 @@ class ImageOutputSerializer(serializers.Serializer):
     filename = serializers.CharField(source="original_filename")
     label = serializers.SerializerMethodField()
     label_id = serializers.IntegerField(allow_null=True)
-    split = serializers.CharField()
+    # "" while the image is in no split yet.
+    split = serializers.ChoiceField(choices=Split.choices, allow_blank=True)
     split_locked = serializers.BooleanField()
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     format = serializers.CharField()
     size_bytes = serializers.IntegerField()
     sha256 = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.ChoiceField(choices=Image.Source.choices)
     source_url = serializers.CharField()
     created_at = serializers.DateTimeField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -79,15 +77,45 @@ class ImageOutputSerializer(serializers.Serializer):
         return self._url(image.original.name)
 
 
-REPORT_SCHEMA = inline_serializer(
-    "IngestReport",
-    {
-        "created": serializers.ListField(child=serializers.DictField()),
-        "duplicates": serializers.ListField(child=serializers.DictField()),
-        "rejected": serializers.ListField(child=serializers.DictField()),
-        "skipped": serializers.ListField(child=serializers.DictField()),
-    },
-)
+class ReportCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    filename = serializers.CharField()
+    sha256 = serializers.CharField()
+
+
+class ReportDuplicateSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    # The image the data set already has (null when it could not be found any more).
+    existing_id = serializers.IntegerField(allow_null=True)
+
+
+class ReportRejectedSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    error = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ReportSkippedSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class IngestReportSerializer(serializers.Serializer):
+    created = ReportCreatedSerializer(many=True)
+    duplicates = ReportDuplicateSerializer(many=True)
+    rejected = ReportRejectedSerializer(many=True)
+    skipped = ReportSkippedSerializer(many=True)
+
+
+class ImportReportSerializer(serializers.Serializer):
+    # Empty ({}) until the import has written its first rows.
+    created = ReportCreatedSerializer(many=True, required=False)
+    duplicates = ReportDuplicateSerializer(many=True, required=False)
+    rejected = ReportRejectedSerializer(many=True, required=False)
+    skipped = ReportSkippedSerializer(many=True, required=False)
+
+
+IMAGE_ORDERINGS = ["-id", "id", "-created_at", "created_at"]
 
 
 class ImageListApi(APIView):
@@ -102,13 +130,16 @@ class ImageListApi(APIView):
     worked, and the report says what happened to each file."""
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    pagination_class = PageNumberPagination  # documents the paginated answer
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("label", str),
+            OpenApiParameter("label", str, description="A label name."),
             OpenApiParameter("unlabeled", bool),
-            OpenApiParameter("split", str, enum=[*Split.values, "none"]),
-            OpenApiParameter("ordering", str),
+            OpenApiParameter(
+                "split", str, enum=[*Split.values, "none"], description="none: in no split yet"
+            ),
+            OpenApiParameter("ordering", str, enum=IMAGE_ORDERINGS),
         ],
         responses=ImageOutputSerializer(many=True),
     )
@@ -119,7 +150,7 @@ class ImageListApi(APIView):
             filters=image_filter_clean(request.query_params),
             ordering=request.query_params.get("ordering") or "-id",
         )
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(images, request, view=self)
         data = ImageOutputSerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
@@ -130,12 +161,12 @@ class ImageListApi(APIView):
                 "ImageUpload",
                 {
                     "files": serializers.ListField(child=serializers.FileField()),
-                    "label": serializers.CharField(required=False),
+                    "label": serializers.CharField(max_length=100, required=False),
                     "split": serializers.ChoiceField(choices=Split.choices, required=False),
                 },
             )
         },
-        responses={201: REPORT_SCHEMA},
+        responses={201: IngestReportSerializer},
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = project_get_for_user(user=request.user, project_id=project_id)
@@ -162,58 +193,42 @@ class ImageListApi(APIView):
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)
 
 
-class ImageUpdateSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=100, allow_null=True, allow_blank=True, required=False)
-    split = serializers.ChoiceField(choices=Split.choices, allow_blank=True, required=False)
-    source = serializers.ChoiceField(
-        choices=[LabelEvent.Source.USER, LabelEvent.Source.SUGGESTION],
-        required=False,
-        default=LabelEvent.Source.USER,
-    )
+class SplitCountsSerializer(serializers.Serializer):
+    train = serializers.IntegerField()
+    val = serializers.IntegerField()
+    test = serializers.IntegerField()
+    unassigned = serializers.IntegerField()
 
 
-class ImageDetailApi(APIView):
-    """One image. PATCH ``label`` (a name, created if missing; null clears) and/or ``split``
-    (a split set here is locked: automatic assignment never moves it); ``source``
-    "suggestion" records that the user accepted the model's suggestion. DELETE removes the
-    image and, after the commit, its files."""
+class LabelStatsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+    splits = SplitCountsSerializer()
 
-    @extend_schema(responses=ImageOutputSerializer)
-    def get(self, request: Request, project_id: int, image_id: int) -> Response:
-        project = project_get_for_user(user=request.user, project_id=project_id)
-        image = image_get(project=project, image_id=image_id)
-        return Response(ImageOutputSerializer(image, context={"request": request}).data)
 
-    @extend_schema(request=ImageUpdateSerializer, responses=ImageOutputSerializer)
-    def patch(self, request: Request, project_id: int, image_id: int) -> Response:
-        project = project_get_for_user(user=request.user, project_id=project_id)
-        image = image_get(project=project, image_id=image_id)
-        data = ImageUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        image_update(
-            image=image,
-            label=values.get("label", UNSET),
-            split=values.get("split", UNSET),
-            actor=request.user,
-            source=values["source"],
-        )
-        image = image_get(project=project, image_id=image_id)
-        return Response(ImageOutputSerializer(image, context={"request": request}).data)
+class DatasetWarningSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
 
-    @extend_schema(responses={204: None})
-    def delete(self, request: Request, project_id: int, image_id: int) -> Response:
-        project = project_get_for_user(user=request.user, project_id=project_id)
-        image = image_get(project=project, image_id=image_id)
-        images_delete(project=project, images=Image.objects.filter(pk=image.pk))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+
+class DatasetStatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    labeled = serializers.IntegerField()
+    unlabeled = serializers.IntegerField()
+    unlabeled_splits = SplitCountsSerializer()
+    labels = LabelStatsSerializer(many=True)
+    splits = SplitCountsSerializer()
+    duplicates_rejected = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    warnings = DatasetWarningSerializer(many=True)
 
 
 class DatasetStatsApi(APIView):
     """Counts per label, split and label x split, unlabeled, duplicates and rejected files,
     and ``warnings`` [{code, message}] to show before training."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=DatasetStatsSerializer)
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_user(user=request.user, project_id=project_id)
         return Response(dataset_stats(project=project))
@@ -222,13 +237,13 @@ class DatasetStatsApi(APIView):
 class ImportJobOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.IntegerField(source="project_id")
-    kind = serializers.CharField()
-    status = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ImportJob.Kind.choices)
+    status = serializers.ChoiceField(choices=ImportJob.Status.choices)
     upload_filename = serializers.CharField()
     label = serializers.CharField()
     total = serializers.IntegerField()
     processed = serializers.IntegerField()
-    progress = serializers.FloatField()
+    progress = serializers.FloatField(min_value=0.0, max_value=1.0)
     error = serializers.CharField()
     attempts = serializers.IntegerField()
     counts = serializers.SerializerMethodField()
@@ -237,6 +252,15 @@ class ImportJobOutputSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     heartbeat_at = serializers.DateTimeField(allow_null=True)
 
+    @extend_schema_field(
+        inline_serializer(
+            "ImportCounts",
+            {
+                key: serializers.IntegerField()
+                for key in ("created", "duplicates", "rejected", "skipped")
+            },
+        )
+    )
     def get_counts(self, job: ImportJob) -> dict[str, int]:
         report = job.report or {}
         return {
@@ -245,13 +269,38 @@ class ImportJobOutputSerializer(serializers.Serializer):
         }
 
 
+@extend_schema_field(ImportReportSerializer)
+class _ImportReportField(serializers.JSONField):
+    """The stored report as it is: it can list many thousand files, too many to copy
+    through serializers on every poll."""
+
+
 class ImportJobDetailSerializer(ImportJobOutputSerializer):
-    report = serializers.JSONField()
+    report = _ImportReportField()
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "An image address."},
+            {
+                "type": "object",
+                "properties": {
+                    "url": {"type": "string"},
+                    "label": {"type": "string", "nullable": True},
+                },
+                "required": ["url"],
+            },
+        ]
+    }
+)
+class _ImportUrlField(serializers.JSONField):
+    """An address, or {url, label}: the service checks each one and says what is wrong."""
 
 
 class ImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(required=False)
-    urls = serializers.ListField(child=serializers.JSONField(), required=False)
+    urls = serializers.ListField(child=_ImportUrlField(), required=False)
     csv = serializers.CharField(required=False, trim_whitespace=False)
     label = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
@@ -265,11 +314,12 @@ class ImportListApi(APIView):
     /api/v1/imports/{id}/."""
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    pagination_class = PageNumberPagination  # documents the paginated answer
 
     @extend_schema(responses=ImportJobOutputSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_user(user=request.user, project_id=project_id)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(import_job_list(project=project), request, view=self)
         return paginator.get_paginated_response(ImportJobOutputSerializer(page, many=True).data)
 

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from apps.core.models import BaseModel
+from apps.core.models import BaseModel, Job
 from apps.projects.models import Label, Project
 
 
@@ -63,25 +63,17 @@ class Image(BaseModel):
         return f"{self.original_filename} ({self.sha256[:8]})"
 
 
-class ImportJob(BaseModel):
-    """A background import (zip, list of URLs, CSV of url,label rows)."""
+class ImportJob(Job):
+    """A background import (zip, list of URLs, CSV of url,label rows), run by the job
+    machine (apps.core.jobs): status, attempts, worker, heartbeat and error come from Job."""
 
     class Kind(models.TextChoices):
         ZIP = "zip", "Zip archive"
         URLS = "urls", "URL list"
         CSV = "csv", "CSV of url,label"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     kind = models.CharField(max_length=5, choices=Kind.choices)
-    status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
-    )
     upload = models.FileField(max_length=255, blank=True)  # the zip or CSV, generated name
     upload_filename = models.CharField(max_length=255, blank=True)
     urls = models.JSONField(default=list, blank=True)  # [{"url": ..., "label": ...}]
@@ -90,11 +82,6 @@ class ImportJob(BaseModel):
     processed = models.PositiveIntegerField(default=0)
     # {"created": [...], "duplicates": [...], "rejected": [...]} as for direct uploads.
     report = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
 
     class Meta:

@@ -4,11 +4,6 @@ from apps.datasets import apis
 
 urlpatterns = [
     path("projects/<int:project_id>/images/", apis.ImageListApi.as_view(), name="project-images"),
-    path(
-        "projects/<int:project_id>/images/<int:image_id>/",
-        apis.ImageDetailApi.as_view(),
-        name="project-image-detail",
-    ),
     path("projects/<int:project_id>/stats/", apis.DatasetStatsApi.as_view(), name="project-stats"),
     path(
         "projects/<int:project_id>/imports/",

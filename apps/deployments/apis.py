@@ -12,18 +12,26 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.exceptions import ApplicationError, validated
 from apps.core.pagination import PageNumberPagination
-from apps.deployments.authentication import DeploymentApiKeyAuthentication
 from apps.deployments.inputs import (
     OctetStreamParser,
+    PredictJSONParser,
     RawImageParser,
     max_request_bytes,
     read_inputs,
@@ -47,15 +55,16 @@ from apps.deployments.services import (
     prediction_add_to_dataset,
     predictions_make,
 )
-from apps.deployments.serving import registry
-from apps.deployments.throttling import DeploymentRateThrottle
+from apps.deployments.serving import DeploymentApiKeyAuthentication, DeploymentRateThrottle
+from apps.deployments.serving.registry import registry
 from apps.projects.selectors import project_get_for_user
+from apps.training.models import TrainingJob
 
 
 def _row_wait() -> float:
     """How long to wait for a prediction's row that is still being written (a prediction
     answered a moment ago by another web process)."""
-    return float(getattr(settings, "PREDICTION_ROW_WAIT", 3.0))
+    return float(settings.PREDICTION_ROW_WAIT)
 
 
 def _absolute(request: Request, path: str) -> str:
@@ -77,7 +86,7 @@ def _file_url(request: Request, name: str) -> str | None:
 class ModelVersionSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.IntegerField()
-    mode = serializers.CharField()
+    mode = serializers.ChoiceField(choices=TrainingJob.Mode.choices)
     backbone = serializers.CharField()
     labels = serializers.ListField(child=serializers.CharField())
     accuracy = serializers.SerializerMethodField()
@@ -96,7 +105,7 @@ class DeploymentOutputSerializer(serializers.Serializer):
     predict_url = serializers.SerializerMethodField()
     try_url = serializers.SerializerMethodField()
     model_version = ModelVersionSummarySerializer()
-    threshold = serializers.FloatField()
+    threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
     store_images = serializers.BooleanField()
     rate_limit = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -111,20 +120,45 @@ class DeploymentOutputSerializer(serializers.Serializer):
         return _absolute(self.context["request"], path)
 
 
+@extend_schema_field(
+    {
+        "type": "number",
+        "format": "double",
+        "minimum": 0,
+        "maximum": 1,
+        "description": "Below this confidence a prediction is marked uncertain.",
+    }
+)
+class _ThresholdField(serializers.FloatField):
+    """Range checked by the service (invalid_threshold, with a sentence)."""
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 20,
+        "pattern": r"^\d+/(sec|min|hour|day)$",
+        "description": "At most N requests per second, minute, hour or day, e.g. 60/min.",
+    }
+)
+class _RateLimitField(serializers.CharField):
+    """Format checked by the service (invalid_rate_limit, with a sentence)."""
+
+
 class DeploymentCreateSerializer(serializers.Serializer):
     model_version = serializers.IntegerField()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    threshold = serializers.FloatField(required=False)
+    threshold = _ThresholdField(required=False)
     store_images = serializers.BooleanField(required=False)
-    rate_limit = serializers.CharField(max_length=20, required=False)
+    rate_limit = _RateLimitField(max_length=20, required=False)
 
 
 class DeploymentUpdateSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(required=False)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    threshold = serializers.FloatField(required=False)
+    threshold = _ThresholdField(required=False)
     store_images = serializers.BooleanField(required=False)
-    rate_limit = serializers.CharField(max_length=20, required=False)
+    rate_limit = _RateLimitField(max_length=20, required=False)
 
 
 class ApiKeyOutputSerializer(serializers.Serializer):
@@ -139,13 +173,23 @@ class ApiKeyInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=50)
 
 
+class LabelScoreSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
+
+
+@extend_schema_field(LabelScoreSerializer(many=True))
+class _ScoresField(serializers.JSONField):
+    """Every label with its confidence, most likely first (stored as it was answered)."""
+
+
 class PredictionOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="uid")
     created_at = serializers.DateTimeField()
-    source = serializers.CharField()
+    source = serializers.ChoiceField(choices=PredictionLog.Source.choices)
     label = serializers.CharField()
-    confidence = serializers.FloatField()
-    predictions = serializers.JSONField()
+    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
+    predictions = _ScoresField()
     uncertain = serializers.BooleanField()
     latency_ms = serializers.FloatField()
     model_version = serializers.IntegerField(source="model_version_id")
@@ -161,19 +205,65 @@ class AddToDatasetInputSerializer(serializers.Serializer):
     label = serializers.CharField(max_length=100)
 
 
-_PREDICTION_SCHEMA = inline_serializer(
-    "PredictionAnswer",
-    {
-        "id": serializers.UUIDField(),
-        "deployment": serializers.CharField(),
-        "model_version": serializers.IntegerField(),
-        "model_version_number": serializers.IntegerField(),
-        "prediction": serializers.DictField(),
-        "predictions": serializers.ListField(child=serializers.DictField()),
-        "uncertain": serializers.BooleanField(),
-        "latency_ms": serializers.FloatField(),
-    },
+class AddedToDatasetSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    label = serializers.CharField(allow_null=True)
+    # False when the data set already had the image (nothing was copied twice).
+    created = serializers.BooleanField()
+    duplicate = serializers.BooleanField()
+    prediction = serializers.UUIDField()
+
+
+class PredictionAnswerSerializer(serializers.Serializer):
+    """The answer for one image."""
+
+    id = serializers.UUIDField(help_text="The prediction's id in the prediction log.")
+    deployment = serializers.CharField()
+    model_version = serializers.IntegerField()
+    model_version_number = serializers.IntegerField()
+    prediction = LabelScoreSerializer(help_text="The most likely label.")
+    predictions = LabelScoreSerializer(many=True, help_text="Every label, most likely first.")
+    uncertain = serializers.BooleanField()
+    latency_ms = serializers.FloatField()
+
+
+class PredictionBatchAnswerSerializer(serializers.Serializer):
+    """The answer for several images (``images`` / ``images_base64``), in input order."""
+
+    deployment = serializers.CharField()
+    model_version = serializers.IntegerField()
+    model_version_number = serializers.IntegerField()
+    latency_ms = serializers.FloatField()
+    results = PredictionAnswerSerializer(many=True)
+
+
+_PREDICTION_SCHEMA = PolymorphicProxySerializer(
+    component_name="PredictionResult",
+    serializers=[PredictionAnswerSerializer, PredictionBatchAnswerSerializer],
+    resource_type_field_name=None,
 )
+
+_PREDICTION_REQUEST = {
+    "multipart/form-data": inline_serializer(
+        "PredictionFiles",
+        {
+            "image": serializers.FileField(required=False, help_text="One image."),
+            "images": serializers.ListField(
+                child=serializers.FileField(), required=False, help_text="Several images."
+            ),
+        },
+    ),
+    "application/json": inline_serializer(
+        "PredictionJson",
+        {
+            "image_base64": serializers.CharField(required=False),
+            "images_base64": serializers.ListField(child=serializers.CharField(), required=False),
+            "url": serializers.URLField(required=False),
+        },
+    ),
+    "image/*": OpenApiTypes.BINARY,
+    "application/octet-stream": OpenApiTypes.BINARY,
+}
 
 
 def _deployment_payload(request: Request, deployment: Deployment) -> dict[str, Any]:
@@ -190,10 +280,12 @@ def _given(data: dict[str, Any], *names: str) -> dict[str, Any]:
 class DeploymentListApi(APIView):
     """The project's deployments (newest first, paginated); POST deploys a model version."""
 
+    pagination_class = PageNumberPagination  # documents the paginated answer
+
     @extend_schema(responses=DeploymentOutputSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_user(user=request.user, project_id=project_id)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(deployment_list(project=project), request, view=self)
         data = DeploymentOutputSerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
@@ -202,8 +294,7 @@ class DeploymentListApi(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         project = project_get_for_user(user=request.user, project_id=project_id)
         data = DeploymentCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = validated(data)
         deployment = deployment_create(
             project=project,
             model_version_id=values["model_version"],
@@ -231,8 +322,7 @@ class DeploymentDetailApi(APIView):
     def patch(self, request: Request, slug: str) -> Response:
         deployment = deployment_get_for_user(user=request.user, slug=slug)
         data = DeploymentUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = validated(data)
         changes = _given(values, "name", "threshold", "store_images", "rate_limit")
         if "model_version" in values:
             changes["model_version_id"] = values["model_version"]
@@ -278,8 +368,8 @@ class ApiKeyListApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         deployment = deployment_get_for_user(user=request.user, slug=slug)
         data = ApiKeyInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        api_key, key = api_key_create(deployment=deployment, name=data.validated_data["name"])
+        values = validated(data)
+        api_key, key = api_key_create(deployment=deployment, name=values["name"])
         payload = dict(ApiKeyOutputSerializer(api_key).data)
         payload["key"] = key
         return Response(payload, status=status.HTTP_201_CREATED)
@@ -304,7 +394,7 @@ class ApiKeyDetailApi(APIView):
 
 # --- Predicting ----------------------------------------------------------------------------
 
-_PREDICT_PARSERS = [MultiPartParser, JSONParser, RawImageParser, OctetStreamParser]
+_PREDICT_PARSERS = [MultiPartParser, PredictJSONParser, RawImageParser, OctetStreamParser]
 
 
 class _PredictBase(APIView):
@@ -361,7 +451,7 @@ class PredictApi(_PredictBase):
         )
 
     @extend_schema(
-        request={"multipart/form-data": None, "application/json": None, "image/*": None},
+        request=_PREDICTION_REQUEST,
         responses=_PREDICTION_SCHEMA,
         auth=[],
     )
@@ -381,7 +471,7 @@ class DeploymentTryApi(_PredictBase):
     prediction API, logged the same way, without an API key or the rate limit."""
 
     @extend_schema(
-        request={"multipart/form-data": None, "application/json": None, "image/*": None},
+        request=_PREDICTION_REQUEST,
         responses=_PREDICTION_SCHEMA,
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -403,6 +493,8 @@ class PredictionListApi(APIView):
     """The deployment's logged predictions, newest first, paginated. ``?uncertain=true``
     keeps the uncertain ones (``false``: the confident ones)."""
 
+    pagination_class = PageNumberPagination  # documents the paginated answer
+
     @extend_schema(
         parameters=[OpenApiParameter("uncertain", bool, required=False)],
         responses=PredictionOutputSerializer(many=True),
@@ -413,9 +505,13 @@ class PredictionListApi(APIView):
         uncertain = None
         if raw not in (None, ""):
             if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise exceptions.ValidationError({"uncertain": ["Use true or false."]})
+                raise ApplicationError(
+                    "uncertain: Use true or false.",
+                    code="invalid_uncertain",
+                    extra={"fields": {"uncertain": ["Use true or false."]}},
+                )
             uncertain = raw.lower() in ("true", "1", "yes")
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             prediction_list(deployment=deployment, uncertain=uncertain), request, view=self
         )
@@ -440,28 +536,17 @@ class PredictionAddToDatasetApi(APIView):
 
     @extend_schema(
         request=AddToDatasetInputSerializer,
-        responses={
-            201: inline_serializer(
-                "AddedToDataset",
-                {
-                    "image": serializers.IntegerField(),
-                    "label": serializers.CharField(allow_null=True),
-                    "created": serializers.BooleanField(),
-                    "duplicate": serializers.BooleanField(),
-                    "prediction": serializers.UUIDField(),
-                },
-            )
-        },
+        responses={201: AddedToDatasetSerializer, 200: AddedToDatasetSerializer},
     )
     def post(self, request: Request, slug: str, prediction_id: str) -> Response:
         deployment = deployment_get_for_user(user=request.user, slug=slug)
         data = AddToDatasetInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = validated(data)
         prediction = prediction_get(
             deployment=deployment, prediction_id=prediction_id, wait=_row_wait()
         )
         image, created = prediction_add_to_dataset(
-            prediction=prediction, label=data.validated_data["label"], user=request.user
+            prediction=prediction, label=values["label"], user=request.user
         )
         return Response(
             {

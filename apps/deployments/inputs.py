@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
-import socket
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +26,9 @@ from rest_framework import status
 from rest_framework.parsers import BaseParser
 
 from apps.core.exceptions import ApplicationError
+from apps.core.fetch import FetchTooLarge
+from apps.core.fetch import fetch_url as fetch
+from apps.core.parsers import JSONParser
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +62,23 @@ class OctetStreamParser(RawImageParser):
     media_type = "application/octet-stream"
 
 
+class PredictJSONParser(JSONParser):
+    """JSON bodies (base64 images) up to the prediction request's size limit."""
+
+    def max_bytes(self) -> int:
+        return max_request_bytes()
+
+
 def max_image_bytes() -> int:
-    return int(getattr(settings, "PREDICT_MAX_IMAGE_BYTES", settings.MAX_IMAGE_BYTES))
+    return int(settings.PREDICT_MAX_IMAGE_BYTES)
 
 
 def max_images() -> int:
-    return int(getattr(settings, "PREDICT_MAX_IMAGES", 32))
+    return int(settings.PREDICT_MAX_IMAGES)
 
 
 def max_request_bytes() -> int:
-    default = max(max_image_bytes() * 2, 64 * 1024 * 1024)
-    return int(getattr(settings, "PREDICT_MAX_REQUEST_BYTES", default))
+    return int(settings.PREDICT_MAX_REQUEST_BYTES)
 
 
 def _megabytes(size: int) -> str:
@@ -130,7 +136,9 @@ def _from_files(files: Any) -> PredictionInputs:
     singles = files.getlist("image")
     several = files.getlist("images")
     if singles and several:
-        raise ApplicationError("Send either 'image' or 'images', not both.", code="invalid")
+        raise ApplicationError(
+            "Send either 'image' or 'images', not both.", code="invalid_image_field"
+        )
     uploads = several or singles
     if not uploads:
         fields = ", ".join(sorted(files)) or "none"
@@ -140,7 +148,8 @@ def _from_files(files: Any) -> PredictionInputs:
         )
     if singles and len(singles) > 1:
         raise ApplicationError(
-            "Send several images in the field 'images', not 'image'.", code="invalid"
+            "Send several images in the field 'images', not 'image'.",
+            code="invalid_image_field",
         )
     _check_count(len(uploads))
     limit = max_image_bytes()
@@ -169,7 +178,8 @@ def _from_json(data: Any) -> PredictionInputs:
         values = data["images_base64"]
         if not isinstance(values, list) or not values:
             raise ApplicationError(
-                "'images_base64' must be a non-empty list of base64 strings.", code="invalid"
+                "'images_base64' must be a non-empty list of base64 strings.",
+                code="invalid_base64",
             )
         _check_count(len(values))
         return PredictionInputs(
@@ -209,95 +219,20 @@ def _from_base64(value: Any, name: str) -> IncomingImage:
 # --- URLs --------------------------------------------------------------------------------
 
 
-def _client() -> Any:
-    """The HTTP client used to fetch images (tests swap it for a mock transport)."""
-    import httpx
-
-    timeout = float(getattr(settings, "PREDICT_URL_TIMEOUT", settings.URL_FETCH_TIMEOUT))
-    return httpx.Client(
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": "Bakehouse prediction API"},
-    )
-
-
-def _public_address(host: str) -> bool:
-    """Does ``host`` resolve to public internet addresses only?
-
-    The server fetches the URL, so without this an API key would let anybody read the
-    server's own network (cloud metadata, admin pages on localhost, ...).
-    """
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global:
-            return False
-    return bool(infos)
-
-
 def fetch_url(url: Any) -> IncomingImage:
-    """Download one image for a prediction: http/https only, public addresses only (unless
-    ``PREDICT_URL_ALLOW_PRIVATE``), at most ``PREDICT_MAX_IMAGE_BYTES``, within
-    ``PREDICT_URL_TIMEOUT`` seconds, following at most 3 redirects (each one checked)."""
-    import httpx
-
+    """Download one image for a prediction through ``apps.core.fetch`` (http/https, public
+    addresses or ``URL_ALLOWLIST`` only, every redirect checked), at most
+    ``PREDICT_MAX_IMAGE_BYTES`` (413 past it), within ``PREDICT_URL_TIMEOUT`` seconds in
+    all. Any other failure is a 400 ``fetch_failed``."""
     limit = max_image_bytes()
-    timeout = float(getattr(settings, "PREDICT_URL_TIMEOUT", settings.URL_FETCH_TIMEOUT))
-    allow_private = bool(getattr(settings, "PREDICT_URL_ALLOW_PRIVATE", False))
-    if not isinstance(url, str) or len(url) > 2000:
-        raise ApplicationError("The 'url' must be a web address.", code="invalid_url")
-    deadline = time.monotonic() + timeout
-    with _client() as client:
-        for _redirect in range(4):
-            parts = urlsplit(url.strip())
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ApplicationError(
-                    "Only http:// and https:// image addresses can be fetched.",
-                    code="unsupported_url",
-                )
-            if not allow_private and not _public_address(parts.hostname):
-                raise ApplicationError(
-                    "This address cannot be fetched: it is not a public internet address.",
-                    code="forbidden_url",
-                )
-            try:
-                with client.stream("GET", url) as response:
-                    if response.is_redirect and response.headers.get("location"):
-                        url = str(response.url.join(response.headers["location"]))
-                        continue
-                    if response.status_code != 200:
-                        raise ApplicationError(
-                            f"Fetching the image failed: the server answered "
-                            f"{response.status_code}.",
-                            code="url_failed",
-                        )
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > limit:
-                        raise too_large(limit)
-                    chunks, size = [], 0
-                    for chunk in response.iter_bytes(64 * 1024):
-                        size += len(chunk)
-                        if size > limit:
-                            raise too_large(limit)
-                        if time.monotonic() > deadline:
-                            raise _timed_out(timeout)
-                        chunks.append(chunk)
-                    name = parts.path.rstrip("/").rsplit("/", 1)[-1] or "image"
-                    return IncomingImage(b"".join(chunks), name[:200])
-            except httpx.TimeoutException as exc:
-                raise _timed_out(timeout) from exc
-            except httpx.HTTPError as exc:
-                raise ApplicationError(
-                    f"The image could not be downloaded ({exc.__class__.__name__}).",
-                    code="url_failed",
-                ) from exc
-    raise ApplicationError("The address redirects too many times.", code="url_failed")
-
-
-def _timed_out(timeout: float) -> ApplicationError:
-    return ApplicationError(
-        f"Fetching the image took longer than {timeout:g} seconds.", code="url_timeout"
-    )
+    try:
+        fetched = fetch(
+            url if isinstance(url, str) else "",
+            max_bytes=limit,
+            timeout=float(settings.PREDICT_URL_TIMEOUT),
+            user_agent="Bakehouse prediction API",
+        )
+    except FetchTooLarge:
+        raise too_large(limit) from None
+    name = urlsplit(fetched.url).path.rstrip("/").rsplit("/", 1)[-1] or "image"
+    return IncomingImage(fetched.data, name[:200])

@@ -8,13 +8,20 @@ The id in the answer is the entry's UUID (``PredictionLog.uid``), made in the re
 can be quoted before its row exists; the feedback endpoint waits briefly for a row that is
 still on its way (``prediction_wait_for``).
 
-Shutdown: gunicorn's ``worker_exit`` hook (and ``atexit``, for any other server) calls
-``shutdown()``, which writes everything still queued. A process killed outright (SIGKILL, out
-of memory, power loss) loses the entries still queued: at most about one interval's worth
-(0.2 s by default) plus the batch being written. The predictions themselves were answered;
-only their log rows are missing. If the queue ever holds ``PREDICTION_LOG_MAX_QUEUE``
-entries (the database is down or far too slow), new entries are dropped and counted rather
-than growing memory without bound.
+Shutdown: gunicorn's ``worker_exit`` hook (and ``atexit``, or SIGTERM for a process with no
+handler of its own) calls ``shutdown()``, which writes everything still queued. A process
+killed outright (SIGKILL, out of memory, power loss) loses the entries still queued: at most
+about one interval's worth (0.2 s by default) plus the batch being written. The predictions
+themselves were answered; only their log rows are missing.
+
+A batch that fails on a database error (the database restarting, a lock timeout) is kept and
+retried with a growing pause (``RETRY_DELAYS``), not dropped; an image file whose row could
+not be written is deleted again, so storage never keeps files no row points to.
+
+The queue is bounded in entries (``PREDICTION_LOG_MAX_QUEUE``) and in bytes of images
+(``PREDICTION_LOG_MAX_QUEUE_BYTES``): while the database is down or far too slow, an entry
+that would pass the byte limit keeps its row but not its image, and past the entry limit
+entries are dropped and counted, rather than memory growing without bound.
 
 ``PREDICTION_LOG_BACKGROUND = False`` writes each entry in the request instead (unit tests).
 """
@@ -27,6 +34,7 @@ import hashlib
 import logging
 import os
 import queue
+import signal
 import threading
 import uuid
 from dataclasses import dataclass
@@ -34,8 +42,14 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError, IntegrityError
 
 logger = logging.getLogger(__name__)
+
+# Pauses between attempts at a batch the database refused (seconds); the last one repeats.
+RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+# What an entry costs besides its image (the row, the predictions, the objects).
+ENTRY_OVERHEAD_BYTES = 2048
 
 
 @dataclass(slots=True)
@@ -62,10 +76,6 @@ def image_storage_prefix(slug: str) -> str:
     return f"predictions/{slug}/"
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 class PredictionLogWriter:
     def __init__(self) -> None:
         self._queue: queue.Queue[LogEntry] = queue.Queue()
@@ -75,16 +85,21 @@ class PredictionLogWriter:
         # Held while a batch is being written, so flush() can wait for the one in flight.
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._bytes_lock = threading.Lock()
+        self._queued_bytes = 0
         self.dropped = 0
+        self.images_dropped = 0
         self.written = 0
+        self.retries = 0
 
     # --- the request side ------------------------------------------------------------------
     def submit(self, entries: list[LogEntry]) -> None:
-        if not _setting("PREDICTION_LOG_BACKGROUND", True):
+        if not settings.PREDICTION_LOG_BACKGROUND:
             self.write(entries)
             return
         self._ensure_thread()
-        limit = int(_setting("PREDICTION_LOG_MAX_QUEUE", 20_000))
+        limit = int(settings.PREDICTION_LOG_MAX_QUEUE)
+        byte_limit = int(settings.PREDICTION_LOG_MAX_QUEUE_BYTES)
         for entry in entries:
             if self._queue.qsize() >= limit:
                 self.dropped += 1
@@ -93,7 +108,22 @@ class PredictionLogWriter:
                         "prediction log queue full: %d entries dropped so far", self.dropped
                     )
                 continue
+            with self._bytes_lock:
+                if entry.image is not None and self._queued_bytes + _size(entry) > byte_limit:
+                    entry.image = None  # the row still goes in, without its picture
+                    self.images_dropped += 1
+                    if self.images_dropped == 1 or self.images_dropped % 1000 == 0:
+                        logger.error(
+                            "prediction log queue over %d bytes: %d images not stored so far",
+                            byte_limit,
+                            self.images_dropped,
+                        )
+                self._queued_bytes += _size(entry)
             self._queue.put_nowait(entry)
+
+    def queued_bytes(self) -> int:
+        """What the queued entries hold, images included (an estimate for the rest)."""
+        return self._queued_bytes
 
     def _ensure_thread(self) -> None:
         # After a fork (gunicorn workers) the parent's thread does not exist in the child.
@@ -105,6 +135,8 @@ class PredictionLogWriter:
             if self._pid != os.getpid():
                 self._queue = queue.Queue()
                 self._write_lock = threading.Lock()
+                self._bytes_lock = threading.Lock()
+                self._queued_bytes = 0
             self._stopping.clear()
             self._pid = os.getpid()
             self._thread = threading.Thread(
@@ -114,7 +146,7 @@ class PredictionLogWriter:
 
     # --- the writer thread -----------------------------------------------------------------
     def _take(self, first_timeout: float | None) -> list[LogEntry]:
-        batch_size = int(_setting("PREDICTION_LOG_BATCH", 500))
+        batch_size = int(settings.PREDICTION_LOG_BATCH)
         batch: list[LogEntry] = []
         try:
             if first_timeout is None:
@@ -128,10 +160,12 @@ class PredictionLogWriter:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        with self._bytes_lock:
+            self._queued_bytes -= sum(_size(entry) for entry in batch)
         return batch
 
     def _run(self) -> None:
-        interval = float(_setting("PREDICTION_LOG_INTERVAL", 0.2))
+        interval = float(settings.PREDICTION_LOG_INTERVAL)
         while not self._stopping.is_set():
             batch = self._take(first_timeout=1.0)
             if not batch:
@@ -143,24 +177,70 @@ class PredictionLogWriter:
                 self._stopping.wait(interval)
                 batch.extend(self._take(first_timeout=None))
                 while batch:
-                    self._write_safely(batch)
+                    try:
+                        self._write_safely(batch, attempts=None)
+                    except DatabaseError:  # still refused at shutdown: its flush tries again
+                        self._requeue(batch)
+                        return
                     batch = self._take(first_timeout=None)
 
-    def _write_safely(self, batch: list[LogEntry]) -> None:
-        from django.db import close_old_connections
+    def _write_safely(self, batch: list[LogEntry], *, attempts: int | None) -> None:
+        """Write ``batch``, retrying on database errors with a growing pause (``RETRY_DELAYS``):
+        ``attempts`` times, or for as long as it takes (None; cut to a few more attempts by a
+        shutdown). Raises ``DatabaseError`` when it gave up; any other error is logged and
+        the batch dropped (it would fail the same way again)."""
+        from django.db import close_old_connections, connection
 
-        close_old_connections()
-        try:
-            self.write(batch)
-        except Exception:  # noqa: BLE001 - a writer thread that dies would log nothing more
-            logger.exception("could not write %d prediction log entries", len(batch))
+        attempt = 0
+        while True:
+            close_old_connections()
+            try:
+                self.write(batch)
+                return
+            except DatabaseError:
+                attempt += 1
+                # The connection may be broken: the next attempt opens a fresh one.
+                with contextlib.suppress(Exception):
+                    connection.close()
+                if attempts is not None and attempt >= attempts:
+                    logger.warning(
+                        "could not write %d prediction log entries (%d attempts)",
+                        len(batch),
+                        attempt,
+                        exc_info=True,
+                    )
+                    raise
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+                if attempt == 1 or attempt % 10 == 0:
+                    logger.warning(
+                        "could not write %d prediction log entries (attempt %d); retrying in "
+                        "%.1f s",
+                        len(batch),
+                        attempt,
+                        delay,
+                        exc_info=True,
+                    )
+                self.retries += 1
+                if self._stopping.wait(delay) and attempts is None:
+                    attempts = attempt + 3
+            except Exception:  # noqa: BLE001 - a writer thread that dies would log nothing more
+                logger.exception("could not write %d prediction log entries", len(batch))
+                return
+
+    def _requeue(self, batch: list[LogEntry]) -> None:
+        """Put entries that could not be written back on the queue (beyond its limits: they
+        were counted in once already)."""
+        with self._bytes_lock:
+            self._queued_bytes += sum(_size(entry) for entry in batch)
+        for entry in batch:
+            self._queue.put_nowait(entry)
 
     # --- writing ---------------------------------------------------------------------------
     def write(self, entries: list[LogEntry]) -> None:
         """Save the entries' images and create their rows (in the calling thread)."""
         from django.core.files.base import ContentFile
         from django.core.files.storage import default_storage
-        from django.db import IntegrityError, transaction
+        from django.db import transaction
 
         from apps.deployments.models import PredictionLog
 
@@ -194,54 +274,108 @@ class PredictionLogWriter:
                     source=entry.source,
                 )
             )
+        unsettled = list(rows)
         try:
-            with transaction.atomic():
-                PredictionLog.objects.bulk_create(rows)
-            self.written += len(rows)
-            return
-        except IntegrityError:
-            pass
-        # A deployment deleted meanwhile (or a row already written): one by one, keeping
-        # the rows that still fit.
-        for row in rows:
             try:
                 with transaction.atomic():
-                    row.save(force_insert=True)
-                self.written += 1
+                    PredictionLog.objects.bulk_create(rows)
+                self.written += len(rows)
+                return
             except IntegrityError:
-                if row.image:
-                    with contextlib.suppress(Exception):
-                        default_storage.delete(row.image.name)
+                pass
+            # A deployment deleted meanwhile (or a row already written): one by one, keeping
+            # the rows that still fit.
+            while unsettled:
+                row = unsettled[0]
+                try:
+                    with transaction.atomic():
+                        row.save(force_insert=True)
+                    self.written += 1
+                except IntegrityError:
+                    _delete_file(row)
+                unsettled.pop(0)
+        except DatabaseError:
+            # Not written: no file stays behind without its row (a retry saves them again).
+            for row in unsettled:
+                _delete_file(row)
+            raise
 
     # --- flushing --------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Write everything queued now, in the calling thread, and wait for the batch the
-        background thread may be writing."""
-        with self._write_lock:
+    def flush(self, *, attempts: int = 3, timeout: float = -1) -> bool:
+        """Write everything queued now, in the calling thread, after the batch the background
+        thread may be writing (waiting at most ``timeout`` seconds for it; -1: as long as it
+        takes). Returns False when the entries could not all be written: they stay queued."""
+        if not self._write_lock.acquire(timeout=timeout):
+            return False
+        try:
             while True:
                 batch = self._take(first_timeout=None)
                 if not batch:
-                    break
-                self._write_safely(batch)
+                    return True
+                try:
+                    self._write_safely(batch, attempts=attempts)
+                except DatabaseError:
+                    self._requeue(batch)
+                    return False
+        finally:
+            self._write_lock.release()
 
     def pending(self) -> int:
         return self._queue.qsize()
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop the thread and write what is left (gunicorn ``worker_exit``, ``atexit``)."""
+        """Stop the thread and write what is left (gunicorn ``worker_exit``, ``atexit``,
+        SIGTERM)."""
         if self._pid != os.getpid():
             return
         self._stopping.set()
         thread = self._thread
         if thread is not None and thread.is_alive():
             thread.join(timeout)
-        self.flush()
+        if not self.flush(timeout=timeout):
+            logger.error(
+                "prediction log: %d entries could not be written before exiting", self.pending()
+            )
+
+
+def _size(entry: LogEntry) -> int:
+    return ENTRY_OVERHEAD_BYTES + (len(entry.image) if entry.image is not None else 0)
+
+
+def _delete_file(row: Any) -> None:
+    from django.core.files.storage import default_storage
+
+    if row.image:
+        with contextlib.suppress(Exception):
+            default_storage.delete(row.image.name)
 
 
 writer = PredictionLogWriter()
 atexit.register(writer.shutdown)
 
 
-def prediction_log_flush() -> None:
-    """Write this process's queued prediction log entries now."""
-    writer.flush()
+def flush_on_sigterm() -> bool:
+    """Write the queued entries when the process is told to stop (SIGTERM), for a server
+    that has no hook of its own (gunicorn has: ``worker_exit``); then stop as SIGTERM would.
+    Installed only from the main thread, over the default handler. Returns whether it was
+    installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+
+    def stop(signum: int, frame: Any) -> None:
+        try:
+            writer.shutdown()
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    return True
+
+
+def prediction_log_flush(*, timeout: float = 1.0) -> bool:
+    """Write this process's queued prediction log entries now (for a request: once, waiting
+    at most ``timeout`` seconds for the batch being written). Returns whether all were."""
+    return writer.flush(attempts=1, timeout=timeout)

@@ -11,20 +11,30 @@ import uuid
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from rest_framework import status
 
+from apps import ml
 from apps.core.exceptions import ApplicationError
+from apps.core.storage import storage_prefix_delete_later
+from apps.datasets.ingest import image_ingest
+from apps.datasets.models import Image
 from apps.deployments.inputs import PredictionInputs, max_image_bytes
 from apps.deployments.models import Deployment, DeploymentApiKey, PredictionLog
 from apps.deployments.prediction_log import LogEntry, image_storage_prefix, writer
-from apps.deployments.serving import LiveDeployment, generation_bump, registry
-from apps.deployments.throttling import rate_limit_clean
-from apps.projects.models import Project
+from apps.deployments.serving import (
+    LiveDeployment,
+    generation_bump,
+    generation_publish,
+    rate_limit_clean,
+)
+from apps.deployments.serving.decoding import decode_for_model
+from apps.deployments.serving.registry import registry
+from apps.labeling.models import LabelEvent
+from apps.projects.models import Label, Project
+from apps.projects.selectors import label_find_by_name
 from apps.training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -37,10 +47,15 @@ API_KEY_NAME_MAX = DeploymentApiKey._meta.get_field("name").max_length or 50
 # --- Deployments ------------------------------------------------------------------------
 
 
-def _publish_change() -> None:
-    """Inside a write's transaction: this process forgets its cached deployments and keys now
-    (so this request's own next read is fresh), and every process does after the commit."""
-    registry.forget()
+def _publish_change(*, strict: bool = True) -> None:
+    """Inside a write's transaction: every process forgets its cached deployments and keys
+    now, and again after the commit (see ``serving.registry``). ``strict``: raises
+    ``ApplicationError`` (503, the transaction rolls back) when the change cannot be
+    published; not for a new deployment or key, which no process can have cached."""
+    if strict:
+        generation_publish()
+    else:
+        registry.forget()
     transaction.on_commit(generation_bump)
 
 
@@ -85,7 +100,9 @@ def _threshold_clean(value: Any) -> float:
     try:
         threshold = float(value)
     except (TypeError, ValueError) as exc:
-        raise ApplicationError("The threshold must be a number between 0 and 1.") from exc
+        raise ApplicationError(
+            "The threshold must be a number between 0 and 1.", code="invalid_threshold"
+        ) from exc
     if not 0.0 <= threshold <= 1.0:
         raise ApplicationError(
             "The threshold must be between 0 and 1 (for example 0.6 for 60%).",
@@ -137,7 +154,7 @@ def deployment_create(
         try:
             with transaction.atomic():
                 deployment.save(force_insert=True)
-                _publish_change()
+                _publish_change(strict=False)
             return deployment
         except IntegrityError:  # the random suffix collided: draw another
             deployment.pk = None
@@ -190,13 +207,28 @@ def deployment_switch(*, deployment: Deployment, model_version_id: Any) -> Deplo
 def deployment_delete(*, deployment: Deployment) -> None:
     """Stop a deployment: its URL answers 404 at once. Its keys and prediction log go with
     it; the stored images are deleted after the commit."""
-    from apps.datasets.services import storage_prefix_delete_later
-
     with transaction.atomic():
         slug = deployment.slug
         deployment.delete()
         _publish_change()
         storage_prefix_delete_later(prefix=image_storage_prefix(slug))
+
+
+def deployments_project_deleting(*, project: Project, **_: Any) -> None:
+    """A project is being deleted (``apps.core.hooks.on_project_deleting``, inside its
+    transaction): its deployments go first (they protect their model versions), stop
+    answering in every process at once, and their stored prediction images are deleted
+    after the commit. Raises ``ApplicationError`` (503) when the change cannot be
+    published, so that the project is not deleted."""
+    with transaction.atomic():
+        deployments = Deployment.objects.filter(project=project)
+        slugs = list(deployments.values_list("slug", flat=True))
+        if not slugs:
+            return
+        deployments.delete()
+        _publish_change()
+        for slug in slugs:
+            storage_prefix_delete_later(prefix=image_storage_prefix(slug))
 
 
 # --- API keys ---------------------------------------------------------------------------
@@ -207,14 +239,16 @@ def api_key_create(*, deployment: Deployment, name: str) -> tuple[DeploymentApiK
     once: only its hash is stored."""
     name = " ".join(str(name or "").split())
     if not name:
-        raise ApplicationError("Give the key a name (who or what will use it).", code="invalid")
+        raise ApplicationError(
+            "Give the key a name (who or what will use it).", code="invalid_name"
+        )
     if len(name) > API_KEY_NAME_MAX:
         raise ApplicationError(
-            f"A key name can be at most {API_KEY_NAME_MAX} characters long.", code="invalid"
+            f"A key name can be at most {API_KEY_NAME_MAX} characters long.", code="invalid_name"
         )
     with transaction.atomic():
         api_key, key = DeploymentApiKey.objects.create_key(name=name, deployment=deployment)
-        _publish_change()
+        _publish_change(strict=False)
     return api_key, key
 
 
@@ -231,18 +265,6 @@ def api_key_revoke(*, api_key: DeploymentApiKey) -> DeploymentApiKey:
 # --- Predictions ------------------------------------------------------------------------
 
 
-def _image_error(exc: Any, *, index: int, filename: str, many: bool) -> ApplicationError:
-    where = f"Image {index + 1} ({filename}): " if many else ""
-    too_large = exc.code in ("too_large", "too_many_pixels")
-    return ApplicationError(
-        where + exc.message,
-        code=exc.code,
-        status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-        if too_large
-        else status.HTTP_400_BAD_REQUEST,
-    )
-
-
 def predictions_make(
     *,
     live: LiveDeployment,
@@ -253,29 +275,16 @@ def predictions_make(
     """Classify the request's images with the deployment's live model version and log each
     prediction (in the background). Returns the API's answer.
 
-    The images are decoded by ``apps.ml.images.open_image`` and preprocessed by
-    ``apps.ml.preprocessing.preprocess``, exactly as for training.
+    The images are decoded within the request's pixel budget (``serving.decoding``) and
+    preprocessed by ``ml.preprocess_batch``, exactly as for training.
     """
-    from apps.ml.images import FORMAT_EXTENSIONS, ImageRejected, open_image
-    from apps.ml.preprocessing import preprocess
-
     started = time.perf_counter() if started is None else started
     runner = registry.runner(live)
-    max_pixels = settings.MAX_IMAGE_PIXELS
-    max_bytes = max_image_bytes()
-    decoded = []
     with runner.serving():
-        for index, item in enumerate(inputs.images):
-            try:
-                decoded.append(open_image(item.data, max_pixels=max_pixels, max_bytes=max_bytes))
-            except ImageRejected as exc:
-                raise _image_error(
-                    exc, index=index, filename=item.filename, many=inputs.many
-                ) from exc
-        if len(decoded) == 1:
-            batch = preprocess(decoded[0].image, live.backbone)[None]
-        else:
-            batch = np.stack([preprocess(d.image, live.backbone) for d in decoded])
+        decoded = decode_for_model(
+            inputs.images, backbone=live.backbone, many=inputs.many, max_bytes=max_image_bytes()
+        )
+        batch = ml.preprocess_batch([image.image for image in decoded], live.backbone)
         probabilities = runner.predict_arrays(batch)
 
     labels = live.labels
@@ -315,7 +324,7 @@ def predictions_make(
                 created_at=created_at,
                 source=source,
                 image=item.data if live.store_images else None,
-                image_ext=FORMAT_EXTENSIONS.get(image.format, "bin"),
+                image_ext=ml.FORMAT_EXTENSIONS.get(image.format, "bin"),
             )
         )
     writer.submit(entries)
@@ -340,13 +349,6 @@ def prediction_add_to_dataset(
     Idempotent: a second call (or a call for an image the data set already has) returns the
     existing image with ``created=False``; nothing is copied twice.
     """
-    from apps.datasets.models import Image
-    from apps.datasets.services import image_ingest
-    from apps.labeling.models import LabelEvent
-    from apps.ml.images import ImageRejected
-    from apps.projects.models import Label
-    from apps.projects.selectors import label_find_by_name
-
     project = prediction.deployment.project
     if prediction.added_image_id:
         existing = (
@@ -389,7 +391,7 @@ def prediction_add_to_dataset(
             label_source=LabelEvent.Source.PREDICTION,
         )
         created = True
-    except ImageRejected as exc:
+    except ml.ImageRejected as exc:
         raise ApplicationError(exc.message, code=exc.code) from exc
     except ApplicationError as exc:
         if exc.code != "duplicate" or not exc.extra.get("existing_id"):

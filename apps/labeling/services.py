@@ -1,8 +1,8 @@
-"""Writes for labeling: setting labels one by one or in bulk, each change recorded."""
+"""Writes for labeling: setting labels one by one or in bulk, and unlabeling the images of
+a deleted label; each change is recorded (``apps.labeling.events``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -10,44 +10,18 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
-from apps.datasets.models import Image, Split
+from apps.datasets.models import Image
+from apps.datasets.splits import images_assign_splits, split_clean
+from apps.labeling.events import label_events_record
 from apps.labeling.models import LabelEvent
 from apps.projects.models import Label, Project
-
-EVENT_BATCH = 2000
+from apps.projects.services import labels_get_or_create
 
 # A sentinel for "the caller did not send this field" (None means "clear the label").
 UNSET: Any = object()
 
 
-def label_events_record(
-    *,
-    changes: Iterable[tuple[int, Label | None, Label | None]],
-    actor=None,
-    source: str = LabelEvent.Source.USER,
-) -> int:
-    """One LabelEvent per (image id, old label, new label), written in bulk."""
-    actor_id = getattr(actor, "pk", None)
-    events = [
-        LabelEvent(
-            image_id=image_id,
-            old_label=old,
-            new_label=new,
-            old_label_name=old.name if old else "",
-            new_label_name=new.name if new else "",
-            actor_id=actor_id,
-            source=source,
-        )
-        for image_id, old, new in changes
-        if (old.pk if old else None) != (new.pk if new else None)
-    ]
-    LabelEvent.objects.bulk_create(events, batch_size=EVENT_BATCH)
-    return len(events)
-
-
 def _label_resolve(*, project: Project, name: str | None, create: bool = True) -> Label | None:
-    from apps.projects.services import labels_get_or_create
-
     if name is None:
         return None
     if not isinstance(name, str):
@@ -63,27 +37,17 @@ def _label_resolve(*, project: Project, name: str | None, create: bool = True) -
     return label
 
 
-def _split_clean(split: Any) -> str:
-    if split in (None, ""):
-        return ""
-    if split not in Split.values:
-        raise ApplicationError("The split must be one of train, val or test.", code="invalid_split")
-    return split
-
-
 def image_update(
     *,
     image: Image,
     label: str | None = UNSET,
     split: str | None = UNSET,
-    actor=None,
+    actor: Any = None,
     source: str = LabelEvent.Source.USER,
 ) -> Image:
     """Change one image's label (a name, created if missing; None clears it) and/or its
     split. A split a user sets is locked: automatic assignment never moves it. A relabeled
     image keeps its split (see images_assign_splits)."""
-    from apps.datasets.services import images_assign_splits
-
     with transaction.atomic():
         fields: list[str] = []
         if label is not UNSET:
@@ -94,7 +58,7 @@ def image_update(
                 image.label = new
                 fields.append("label")
         if split is not UNSET:
-            image.split = _split_clean(split)
+            image.split = split_clean(split)
             image.split_locked = bool(image.split)
             fields += ["split", "split_locked"]
         if fields:
@@ -110,7 +74,7 @@ def images_bulk_label(
     project: Project,
     images: QuerySet[Image],
     label: str | None,
-    actor=None,
+    actor: Any = None,
     source: str = LabelEvent.Source.USER,
 ) -> int:
     """Give every image of ``images`` (already limited to the project) the label ``label``
@@ -118,8 +82,6 @@ def images_bulk_label(
 
     A fixed number of queries however many images: one read of (id, old label), the
     events in batches, one UPDATE, and the split assignment."""
-    from apps.datasets.services import images_assign_splits
-
     with transaction.atomic():
         new = _label_resolve(project=project, name=label)
         new_id = new.pk if new else None
@@ -142,3 +104,17 @@ def images_bulk_label(
         if new_id:
             images_assign_splits(project_id=project.pk)
     return len(rows)
+
+
+def label_images_unassign(*, label: Label, actor: Any = None) -> int:
+    """Unlabel every image of ``label`` (about to be deleted), each with a history entry.
+    Connected to ``apps.core.hooks.on_label_deleting`` (projects deletes the label).
+    Returns how many images were unlabeled."""
+    with transaction.atomic():
+        images = Image.objects.filter(project_id=label.project_id, label=label)
+        image_ids = list(images.values_list("id", flat=True))
+        label_events_record(
+            changes=[(image_id, label, None) for image_id in image_ids], actor=actor
+        )
+        images.update(label=None, updated_at=timezone.now())
+    return len(image_ids)

@@ -4,6 +4,11 @@ from apps.labeling import apis
 
 urlpatterns = [
     path(
+        "projects/<int:project_id>/images/<int:image_id>/",
+        apis.ImageDetailApi.as_view(),
+        name="project-image-detail",
+    ),
+    path(
         "projects/<int:project_id>/images/bulk-label/",
         apis.ImageBulkLabelApi.as_view(),
         name="project-images-bulk-label",

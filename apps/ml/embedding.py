@@ -7,8 +7,6 @@ opened once per process; every later call only runs the session.
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from functools import lru_cache
@@ -19,29 +17,12 @@ import onnxruntime as ort
 from PIL import Image
 
 from apps.ml.backbones import BackboneSpec, get_backbone
+from apps.ml.files import atomic_write_bytes, cache_dir
 from apps.ml.preprocessing import preprocess
 
 # Bump when the exported feature graph changes shape or meaning, so stale cache files are ignored.
 _GRAPH_VERSION = 1
 _export_lock = threading.Lock()
-
-
-def cache_dir() -> Path:
-    configured = os.environ.get("BAKEHOUSE_ML_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "bakehouse"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file and a rename, so a concurrent reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def feature_graph_path(backbone: str | BackboneSpec = "efficientnet_lite0") -> Path:
@@ -55,6 +36,8 @@ def feature_graph_path(backbone: str | BackboneSpec = "efficientnet_lite0") -> P
         return path
     with _export_lock:
         if not path.exists():
+            # Imported here, not at the top: the web process embeds nothing and must not
+            # load torch; a training worker exports the graph once.
             from apps.ml.export import onnx_bytes
             from apps.ml.features import load_features
 

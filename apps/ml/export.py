@@ -6,13 +6,22 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
+from PIL import Image
 from torch import nn
 
 from apps.ml.backbones import BackboneSpec, get_backbone
+from apps.ml.files import atomic_write_bytes
+from apps.ml.preprocessing import preprocess_batch
+
+# The exported graph must give the same probabilities as PyTorch, to this much.
+EXPORT_TOLERANCE = 1e-3
 
 
 @contextlib.contextmanager
@@ -64,7 +73,37 @@ def onnx_bytes(
 def export_onnx(model: nn.Module, path: str | Path, *, spec: BackboneSpec | str) -> None:
     """Write ``model`` (preprocessed input -> probabilities) as ONNX: input "input"
     [N, 3, H, W], output "probabilities", dynamic batch. The file appears whole or not at all."""
-    from apps.ml.embedding import atomic_write_bytes
-
     data = onnx_bytes(model, spec=spec, output_name="probabilities")
     atomic_write_bytes(Path(path), data)
+
+
+def export_checked(
+    model: nn.Module,
+    *,
+    spec: BackboneSpec | str,
+    images: Sequence[Image.Image] = (),
+    tolerance: float = EXPORT_TOLERANCE,
+) -> bytes:
+    """``model`` (preprocessed input -> probabilities) as ONNX bytes, checked against
+    PyTorch's own probabilities on ``images`` (a few real pictures are enough).
+
+    Raises ``RuntimeError`` when the two disagree by more than ``tolerance``."""
+    spec = get_backbone(spec)
+    data = onnx_bytes(model, spec=spec, output_name="probabilities")
+    if images:
+        batch = preprocess_batch(list(images), spec)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                expected = model(torch.from_numpy(batch)).numpy()
+        finally:
+            model.train(was_training)
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input": batch})[0]
+        gap = float(np.max(np.abs(got - expected)))
+        if gap > tolerance:
+            raise RuntimeError(
+                f"the exported ONNX model disagrees with the trained network (by {gap:.2g})"
+            )
+    return data

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from apps.ml.features import BackboneFeatures, load_features
+from apps.ml.threads import torch_threads
 
 
 class LinearHead(nn.Module):
@@ -68,10 +72,31 @@ def build_classifier(
     return Softmaxed(classifier).eval()
 
 
-def save_state(state: Mapping[str, Any], path) -> None:
+def save_state(state: Mapping[str, Any], path: str | Path | IO[bytes]) -> None:
+    """Write a state dict (tensors moved to the CPU) to a path or a binary file object."""
     torch.save({k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in state.items()}, path)
 
 
-def load_state(path) -> dict[str, Any]:
-    """Only tensors and plain containers: never unpickles code."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+def state_bytes(state: Mapping[str, Any]) -> bytes:
+    """A state dict as the bytes ``save_state`` would write (for storage backends)."""
+    buffer = io.BytesIO()
+    save_state(state, buffer)
+    return buffer.getvalue()
+
+
+def load_state(path: str | Path | bytes | IO[bytes]) -> dict[str, Any]:
+    """A path, a binary file object or the bytes themselves. Only tensors and plain
+    containers: never unpickles code."""
+    source = io.BytesIO(path) if isinstance(path, bytes | bytearray) else path
+    return torch.load(source, map_location="cpu", weights_only=True)
+
+
+def head_probabilities(head_state: Mapping[str, Any], features: np.ndarray) -> np.ndarray:
+    """Class probabilities [N, C] of a trained linear head on embeddings [N, D]."""
+    weight = head_state["fc.weight"]
+    head = LinearHead(weight.shape[1], weight.shape[0])
+    head.load_state_dict(dict(head_state))
+    head.eval()
+    with torch_threads(1), torch.inference_mode():
+        logits = head(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
+        return torch.softmax(logits, dim=-1).numpy()

@@ -349,3 +349,60 @@ def make_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:
     buffer = io.BytesIO()
     thumbnail.save(buffer, format="JPEG", quality=THUMBNAIL_QUALITY)
     return buffer.getvalue()
+
+
+# --- Decoding within a pixel budget (the prediction API) ----------------------------------
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """A checked image file whose pixels are not decoded yet (``read_image_header``)."""
+
+    image: Image.Image
+    max_pixels: int
+    # The picture's own size, as stored (before any EXIF turn).
+    full_size: tuple[int, int]
+
+    @property
+    def pixels(self) -> int:
+        """How many pixels ``decode()`` will produce (fewer than the full size for a JPEG
+        decoded at a smaller scale)."""
+        width, height = self.image.size
+        return width * height
+
+    def decode(self) -> DecodedImage:
+        """Decode the pixels, as ``open_image`` would. Raises ``ImageRejected``."""
+        turned = _orientation(self.image) in (5, 6, 7, 8)
+        decoded = _decode(self.image, max_pixels=self.max_pixels, draft_size=None)
+        width, height = self.full_size
+        if turned:  # a quarter turn swaps the sides
+            width, height = height, width
+        return DecodedImage(
+            image=decoded.image,
+            format=decoded.format,
+            width=width,
+            height=height,
+            is_plain_jpeg=decoded.is_plain_jpeg,
+        )
+
+
+def read_image_header(
+    data: bytes | bytearray | memoryview | BinaryIO,
+    *,
+    max_pixels: int,
+    max_bytes: int | None = None,
+    draft_size: int | None = None,
+) -> ImageHeader:
+    """Check one untrusted image file as ``open_image`` does, without decoding its pixels, so
+    that a caller can weigh what decoding will cost (``ImageHeader.pixels``) first.
+
+    ``draft_size``: a JPEG is set to decode at 1/2, 1/4 or 1/8 scale as long as the picture
+    still covers ``draft_size`` x ``draft_size`` (libjpeg's DCT scaling): the pixel count
+    is then that of the smaller picture.
+    """
+    raw = _read_all(data, max_bytes)
+    image = _open_checked(raw, max_pixels=max_pixels)
+    full_size = image.size
+    if draft_size and image.format == "JPEG":
+        image.draft(image.mode, (draft_size, draft_size))
+    return ImageHeader(image=image, max_pixels=max_pixels, full_size=full_size)

@@ -17,6 +17,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from apps.ml.backbones import BackboneSpec, get_backbone
+from apps.ml.embedding import feature_graph_path
 
 FEATURES = "features"
 OUTPUT = "probabilities"
@@ -96,8 +97,6 @@ def compose_linear_classifier(
 def compose_classifier_onnx(backbone: str | BackboneSpec, head_state: Mapping[str, Any]) -> bytes:
     """Serialized ONNX classifier (preprocessed input -> class probabilities) for a frozen
     ``backbone`` and a trained linear head's state dict."""
-    from apps.ml.embedding import feature_graph_path
-
     spec = get_backbone(backbone)
     weight, bias = linear_head_parameters(head_state)
     return compose_linear_classifier(feature_graph_path(spec), weight, bias).SerializeToString()

@@ -42,9 +42,9 @@ class ProjectOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     predicts = serializers.CharField()
-    task_type = serializers.CharField()
-    target_metric = serializers.CharField()
-    target_value = serializers.FloatField()
+    task_type = serializers.ChoiceField(choices=Project.TaskType.choices)
+    target_metric = serializers.ChoiceField(choices=Project.TargetMetric.choices)
+    target_value = serializers.FloatField(min_value=0.0, max_value=1.0)
     target_display = serializers.CharField()
     backbone = serializers.CharField()
     image_count = serializers.IntegerField()
@@ -100,9 +100,11 @@ class ProjectListApi(APIView):
     counts and the latest model version's accuracy; POST creates one (``labels`` may list
     label names to create at once)."""
 
+    pagination_class = PageNumberPagination  # documents the paginated answer
+
     @extend_schema(responses=ProjectOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             _with_labels(project_list_for_user(user=request.user)), request, view=self
         )

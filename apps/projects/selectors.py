@@ -3,9 +3,11 @@ else it does not exist (404), so ids cannot be probed."""
 
 from __future__ import annotations
 
-from django.db.models import Count, FloatField, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import Count, Expression, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from apps.projects.models import Label, Project
@@ -21,33 +23,35 @@ def project_get_for_user(*, user, project_id: int) -> Project:
         raise Http404("Project not found.") from exc
 
 
-def _count_subquery(queryset: QuerySet) -> Coalesce:
+def count_subquery(queryset: QuerySet) -> Coalesce:
     """COUNT(*) of a correlated queryset as one scalar subquery (no per-row queries)."""
     counted = queryset.order_by().values("project_id").annotate(n=Count("id")).values("n")[:1]
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def project_list_for_user(*, user) -> QuerySet[Project]:
-    """The user's projects with image_count, labeled_count, label_count and
-    latest_accuracy (of the newest model version, or None) annotated: one query."""
-    from apps.datasets.models import Image
-    from apps.training.models import ModelVersion
+# Figures about a project that apps above projects own (its images, its model versions)
+# are annotated onto the project list by those apps: each registers, in its
+# AppConfig.ready(), a name and a function building a correlated expression on
+# ``OuterRef("pk")``. Projects never imports them (core <- projects <- datasets <- ...).
+ProjectAnnotation = Callable[[], Expression | Subquery | Coalesce]
+_list_annotations: dict[str, ProjectAnnotation] = {}
 
-    images = Image.objects.filter(project_id=OuterRef("pk"))
-    latest_accuracy = (
-        ModelVersion.objects.filter(project_id=OuterRef("pk"))
-        .order_by("-number")
-        # ->> (text, SQL NULL for a JSON null) then a cast: works on SQLite and PostgreSQL.
-        .annotate(accuracy=Cast(KeyTextTransform("accuracy", "metrics"), FloatField()))
-        .values("accuracy")[:1]
-    )
+
+def project_list_annotation_register(name: str, build: ProjectAnnotation) -> None:
+    """Add ``name`` to every project of ``project_list_for_user``, computed by ``build()``
+    as one scalar (sub)query per row: no per-row queries."""
+    _list_annotations[name] = build
+
+
+def project_list_for_user(*, user: Any) -> QuerySet[Project]:
+    """The user's projects with label_count and every registered figure (image_count,
+    labeled_count, latest_accuracy …) annotated: one query."""
+    figures = {name: build() for name, build in _list_annotations.items()}
     return (
         Project.objects.filter(owner=user)
         .annotate(
-            image_count=_count_subquery(images),
-            labeled_count=_count_subquery(images.filter(label__isnull=False)),
-            label_count=_count_subquery(Label.objects.filter(project_id=OuterRef("pk"))),
-            latest_accuracy=Subquery(latest_accuracy, output_field=FloatField()),
+            label_count=count_subquery(Label.objects.filter(project_id=OuterRef("pk"))),
+            **figures,
         )
         .order_by("-created_at", "-id")
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,9 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.core.exceptions import ApplicationError
+from apps.core.hooks import on_label_deleting, on_project_deleting
+from apps.core.storage import project_storage_prefix, storage_prefix_delete_later
 from apps.projects.models import Label, Project
-
-logger = logging.getLogger(__name__)
 
 LABEL_NAME_MAX = Label._meta.get_field("name").max_length or 100
 PROJECT_FIELDS = ("name", "description", "predicts", "task_type", "target_metric", "target_value")
@@ -54,7 +53,7 @@ def _check_target(project: Project) -> None:
 @transaction.atomic
 def project_create(
     *,
-    owner,
+    owner: Any,
     name: str,
     description: str = "",
     predicts: str = "",
@@ -97,17 +96,14 @@ def project_update(*, project: Project, data: dict[str, Any]) -> Project:
 
 def project_delete(*, project: Project) -> None:
     """Delete the project with its images, labels, jobs and models; its files go after the
-    commit (in a worker: a big project has hundreds of thousands)."""
-    from apps.datasets.services import storage_prefix_delete_later
-    from apps.deployments.models import Deployment
-
+    commit (in a worker: a big project has hundreds of thousands). The apps above projects
+    clear what must go first through ``on_project_deleting`` (deployments: a served model
+    is PROTECTed, and serving processes must stop answering)."""
     project_id = project.id
     with transaction.atomic():
-        # Deployment.model_version is PROTECT (a served model cannot be deleted on its own);
-        # Django's cascade would still refuse, so the deployments go first.
-        Deployment.objects.filter(project=project).delete()
+        on_project_deleting.send(project=project)
         project.delete()
-        storage_prefix_delete_later(prefix=f"projects/{project_id}/")
+        storage_prefix_delete_later(prefix=project_storage_prefix(project_id))
 
 
 def labels_get_or_create(*, project: Project, names: Iterable[str]) -> dict[str, Label]:
@@ -183,21 +179,9 @@ def label_update(*, label: Label, name: str | None = None, color: str | None = N
     return label
 
 
-def label_delete(*, label: Label, actor=None) -> int:
-    """Delete a label. Its images are kept and become unlabeled; each gets a history entry.
-    Returns how many images were unlabeled."""
-    from apps.datasets.models import Image
-    from apps.labeling.services import label_events_record
-
+def label_delete(*, label: Label, actor: Any = None) -> None:
+    """Delete a label. Its images are kept and become unlabeled, each with a history entry
+    (labeling does both, through ``on_label_deleting``)."""
     with transaction.atomic():
-        image_ids = list(
-            Image.objects.filter(project_id=label.project_id, label=label).values_list(
-                "id", flat=True
-            )
-        )
-        label_events_record(
-            changes=[(image_id, label, None) for image_id in image_ids], actor=actor
-        )
-        Image.objects.filter(project_id=label.project_id, label=label).update(label=None)
+        on_label_deleting.send(label=label, actor=actor)
         label.delete()
-    return len(image_ids)

@@ -8,7 +8,7 @@ import posixpath
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,14 +27,95 @@ from apps.training.selectors import (
 from apps.training.services import training_job_cancel, training_job_create
 
 
+class HistoryPointSerializer(serializers.Serializer):
+    """One point of the live training curve (an epoch, or a step of a quick fit)."""
+
+    epoch = serializers.IntegerField(required=False)
+    step = serializers.IntegerField(required=False)
+    loss = serializers.FloatField(required=False, allow_null=True)
+    val_loss = serializers.FloatField(required=False, allow_null=True)
+    train_accuracy = serializers.FloatField(required=False, allow_null=True)
+    accuracy = serializers.FloatField(required=False, allow_null=True)
+    val_accuracy = serializers.FloatField(required=False, allow_null=True)
+
+
+class ClassMetricsSerializer(serializers.Serializer):
+    precision = serializers.FloatField()
+    recall = serializers.FloatField()
+    f1 = serializers.FloatField()
+    support = serializers.IntegerField()
+
+
+class MisclassifiedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    true = serializers.CharField()
+    predicted = serializers.CharField()
+    confidence = serializers.FloatField()
+
+
+class TargetSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    value = serializers.FloatField()
+    achieved = serializers.FloatField(allow_null=True)
+    reached = serializers.BooleanField()
+
+
+class LinearProbeSerializer(serializers.Serializer):
+    accuracy = serializers.FloatField(required=False, allow_null=True)
+    macro_f1 = serializers.FloatField(required=False, allow_null=True)
+
+
+class TrainingMetricsSerializer(serializers.Serializer):
+    """What a job reports: ``history`` while it runs; the evaluation on the held-out images
+    once it has succeeded. Every key is optional (a queued job has none)."""
+
+    history = HistoryPointSerializer(many=True, required=False)
+    count = serializers.IntegerField(required=False)
+    evaluated_on = serializers.CharField(required=False)
+    counts = serializers.DictField(child=serializers.IntegerField(), required=False)
+    target = TargetSerializer(required=False)
+    linear_probe = LinearProbeSerializer(required=False)
+    best_epoch = serializers.IntegerField(required=False, allow_null=True)
+    accuracy = serializers.FloatField(required=False)
+    macro_f1 = serializers.FloatField(required=False)
+    ece = serializers.FloatField(required=False)
+    per_class = serializers.DictField(child=ClassMetricsSerializer(), required=False)
+    confusion_matrix = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()), required=False
+    )
+    misclassified = MisclassifiedSerializer(many=True, required=False)
+    timings = serializers.DictField(child=serializers.FloatField(), required=False)
+
+
+@extend_schema_field(TrainingMetricsSerializer)
+class _MetricsField(serializers.JSONField):
+    """The stored metrics as they are (documented by TrainingMetricsSerializer)."""
+
+
+class SnapshotEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    split = serializers.CharField()
+
+
+@extend_schema_field(SnapshotEntrySerializer(many=True))
+class _SnapshotField(serializers.JSONField):
+    """The stored snapshot as it is: one entry per image, too many to copy one by one."""
+
+
+@extend_schema_field({"type": "string", "enum": list(TrainingJob.Mode.values)})
+class _ModeField(serializers.CharField):
+    """A training mode; checked by the service, which says in words what the choices are."""
+
+
 class TrainingJobOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.IntegerField(source="project_id")
-    mode = serializers.CharField()
-    status = serializers.CharField()
-    progress = serializers.FloatField()
+    mode = serializers.ChoiceField(choices=TrainingJob.Mode.choices)
+    status = serializers.ChoiceField(choices=TrainingJob.Status.choices)
+    progress = serializers.FloatField(min_value=0.0, max_value=1.0)
     stage = serializers.CharField()
-    metrics = serializers.JSONField()
+    metrics = _MetricsField()
     model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
     error = serializers.CharField()
     attempts = serializers.IntegerField()
@@ -54,8 +135,7 @@ class TrainingJobDetailSerializer(TrainingJobOutputSerializer):
 
 
 class TrainingJobCreateSerializer(serializers.Serializer):
-    # Checked by the service, which says in words what the choices are.
-    mode = serializers.CharField(required=False, default=TrainingJob.Mode.QUICK)
+    mode = _ModeField(required=False, default=TrainingJob.Mode.QUICK)
 
 
 class ModelVersionOutputSerializer(serializers.Serializer):
@@ -63,13 +143,23 @@ class ModelVersionOutputSerializer(serializers.Serializer):
     project = serializers.IntegerField(source="project_id")
     number = serializers.IntegerField()
     backbone = serializers.CharField()
-    mode = serializers.CharField()
-    labels = serializers.JSONField()
-    metrics = serializers.JSONField()
+    mode = serializers.ChoiceField(choices=TrainingJob.Mode.choices)
+    # Class names in the order of the model's outputs.
+    labels = serializers.ListField(child=serializers.CharField())
+    metrics = _MetricsField()
     training_job = serializers.IntegerField(source="training_job_id", allow_null=True)
     created_at = serializers.DateTimeField()
     downloads = serializers.SerializerMethodField()
 
+    @extend_schema_field(
+        {
+            "type": "object",
+            "description": "Absolute links to the model's files (model: fine-tuned only).",
+            "properties": {
+                kind: {"type": "string", "format": "uri"} for kind in ("onnx", "head", "model")
+            },
+        }
+    )
     def get_downloads(self, version: ModelVersion) -> dict[str, str]:
         request = self.context["request"]
         base = f"/api/v1/models/{version.pk}/download/?file="
@@ -79,7 +169,7 @@ class ModelVersionOutputSerializer(serializers.Serializer):
 
 class ModelVersionDetailSerializer(ModelVersionOutputSerializer):
     # [{"id", "label", "split"}]: exactly what this version was trained and tested on.
-    snapshot = serializers.JSONField()
+    snapshot = _SnapshotField()
 
 
 class ProjectTrainingJobListApi(APIView):
@@ -88,10 +178,12 @@ class ProjectTrainingJobListApi(APIView):
     /api/v1/training-jobs/{id}/. 400 says why the data cannot be trained on yet; 409 means
     the project already has a job queued or running."""
 
+    pagination_class = PageNumberPagination  # documents the paginated answer
+
     @extend_schema(responses=TrainingJobOutputSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_user(user=request.user, project_id=project_id)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(training_job_list(project=project), request, view=self)
         return paginator.get_paginated_response(TrainingJobOutputSerializer(page, many=True).data)
 
@@ -133,10 +225,12 @@ class TrainingJobCancelApi(APIView):
 class ProjectModelListApi(APIView):
     """The project's model versions, newest first (paginated), with their metrics."""
 
+    pagination_class = PageNumberPagination  # documents the paginated answer
+
     @extend_schema(responses=ModelVersionOutputSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_user(user=request.user, project_id=project_id)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(model_version_list(project=project), request, view=self)
         data = ModelVersionOutputSerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)

@@ -1,9 +1,10 @@
-"""Training jobs, the cached embeddings quick mode trains on, and model versions."""
+"""Training jobs, the cached embeddings quick mode trains on (and the jobs that compute
+them), and model versions. Both job models run on the job machine (``apps.core.jobs``)."""
 
 from django.conf import settings
 from django.db import models
 
-from apps.core.models import BaseModel
+from apps.core.models import BaseModel, Job
 from apps.datasets.models import Image
 from apps.projects.models import Project
 
@@ -25,41 +26,42 @@ class Embedding(models.Model):
         return f"image {self.image_id} ({self.backbone})"
 
 
-class TrainingJob(BaseModel):
+class EmbeddingJob(Job):
+    """Embed one chunk of freshly stored images. An upload becomes several chunks, so that
+    every worker process takes one and a big upload is embedded that many times faster."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    image_ids = models.JSONField(default=list)
+    # How many embeddings the job stored (images already embedded are skipped).
+    embedded = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"embedding job {self.pk} ({len(self.image_ids)} images)"
+
+
+class TrainingJob(Job):
     class Mode(models.TextChoices):
         QUICK = "quick", "Quick (frozen backbone)"
         FINETUNE = "finetune", "Fine-tune"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
-
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_jobs")
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.QUICK)
-    status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
-    )
     progress = models.FloatField(default=0.0)
     stage = models.CharField(max_length=30, blank=True)
     # {"history": [{"epoch", "loss", "accuracy", "val_accuracy"}], ...}: drawn live.
     metrics = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
+    # What happened to each attempt, in plain sentences (tracebacks go to the worker's log).
     log = models.TextField(blank=True)
     # The (image id, label name, split) rows frozen when the job was created
     # ([{"id", "label", "split"}]): later labeling never changes what a job trains on.
     snapshot = models.JSONField(default=list, blank=True)
-    # Reliability: the row, not the broker, says who runs the job and whether it is alive.
-    attempts = models.PositiveSmallIntegerField(default=0)
-    worker = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    # The storage name of the latest fine-tuning checkpoint (a retried attempt resumes from
+    # it); emptied, and the file deleted, when the job ends.
+    checkpoint = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     model_version = models.OneToOneField(
         "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -8,21 +8,25 @@ no transaction open.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
+import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from apps import ml
 from apps.core.exceptions import ApplicationError
 from apps.datasets.models import Image
+from apps.training.checkpoints import checkpoint_load, checkpoint_save
+from apps.training.embeddings import embeddings_compute, image_open_normalized
 from apps.training.models import TrainingJob
 from apps.training.selectors import ID_CHUNK, embedding_vectors
+
+logger = logging.getLogger(__name__)
 
 # Share of the train split held out for validation when the project has no val images.
 HOLDOUT_FRACTION = 0.2
@@ -31,8 +35,8 @@ QUICK_STAGES = {"embedding": 0.35, "training": 0.45, "evaluating": 0.05, "export
 FINETUNE_STAGES = {"embedding": 0.05, "training": 0.8, "exporting": 0.1, "evaluating": 0.05}
 # Images per batch when evaluating a fine-tuned network.
 EVAL_BATCH = 32
-# The fine-tuned network's ONNX export must give the same probabilities as PyTorch.
-EXPORT_TOLERANCE = 1e-3
+# Real images the fine-tuned network's ONNX export is checked on against PyTorch.
+EXPORT_CHECK_IMAGES = 8
 
 
 @dataclass
@@ -189,10 +193,8 @@ def _plain(value: Any) -> Any:
 
 
 def _check_stop(monitor: Any) -> None:
-    from apps.ml import TrainCancelled
-
     if monitor.should_stop():
-        raise TrainCancelled()
+        raise ml.TrainCancelled()
 
 
 def _require_every_label(part: Partition, labels: Sequence[str]) -> None:
@@ -222,8 +224,6 @@ def _embeddings(
     ids: Sequence[int], *, backbone: str, progress: Progress, monitor: Any
 ) -> dict[int, np.ndarray]:
     """The embeddings of ``ids``, computing (and caching) the missing ones."""
-    from apps.training.services import embeddings_compute
-
     progress.begin("embedding")
     vectors = embedding_vectors(image_ids=ids, backbone=backbone)
     missing = [i for i in ids if i not in vectors]
@@ -260,36 +260,11 @@ def _target(project: Any, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def head_probabilities(head_state: dict[str, Any], features: np.ndarray) -> np.ndarray:
-    """Class probabilities of a trained linear head on embeddings [N, D]."""
-    import torch
-
-    from apps.ml import LinearHead
-
-    weight = head_state["fc.weight"]
-    head = LinearHead(weight.shape[1], weight.shape[0])
-    head.load_state_dict(head_state)
-    head.eval()
-    with torch_threads(1), torch.inference_mode():
-        logits = head(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
-        return torch.softmax(logits, dim=-1).numpy()
-
-
-def _state_bytes(state: dict[str, Any]) -> bytes:
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
 def train(job: TrainingJob, monitor: Any) -> TrainOutput:
     """Train, evaluate and export the job's model. Raises ``TrainCancelled`` when asked to
     stop, ``ApplicationError`` for data that cannot be trained on."""
-    from apps.ml.backbones import get_backbone
-
     project = job.project
-    spec = get_backbone(project.backbone)
+    spec = ml.get_backbone(project.backbone)
     snapshot = list(job.snapshot or [])
     labels = tuple(sorted({row["label"] for row in snapshot}))
     files = _image_files([row["id"] for row in snapshot])
@@ -302,23 +277,6 @@ def train(job: TrainingJob, monitor: Any) -> TrainOutput:
     return _train_quick(job, monitor, spec, labels, part)
 
 
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run a block with ``count`` intra-op PyTorch threads.
-
-    The quick head is a [N, 1280] x [1280, C] problem: extra OpenMP threads only add
-    synchronisation, and on a busy 2-core machine they made 300 steps take 13 s instead of
-    0.5 s."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _quick_fit(
     spec: Any,
     labels: tuple[str, ...],
@@ -328,15 +286,14 @@ def _quick_fit(
     on_progress: Callable[[Any], None] | None,
     should_stop: Callable[[], bool],
 ) -> Any:
-    from apps.ml import QuickSpec, fit_quick
-
     train_x, train_y, _ = _arrays(part.train, vectors)
     val_x, val_y, _ = _arrays(part.val, vectors)
-    with torch_threads(1):
-        return fit_quick(
+    # The quick head is a [N, 1280] x [1280, C] problem: more threads only synchronise.
+    with ml.torch_threads(1):
+        return ml.fit_quick(
             train_x,
             train_y,
-            spec=QuickSpec(backbone=spec.name, labels=labels),
+            spec=ml.QuickSpec(backbone=spec.name, labels=labels),
             val_x=val_x if len(val_x) else None,
             val_y=val_y if len(val_y) else None,
             on_progress=on_progress,
@@ -347,9 +304,6 @@ def _quick_fit(
 def _train_quick(
     job: TrainingJob, monitor: Any, spec: Any, labels: tuple[str, ...], part: Partition
 ) -> TrainOutput:
-    from apps.ml import evaluate
-    from apps.ml.onnx_compose import compose_classifier_onnx
-
     progress = Progress(monitor, QUICK_STAGES)
     ids = [i for i, _ in part.train + part.val + part.held_out]
     vectors = _embeddings(
@@ -363,12 +317,12 @@ def _train_quick(
 
     progress.begin("evaluating")
     held_x, held_y, held_ids = _arrays(part.held_out, vectors)
-    probs = head_probabilities(result.head_state, held_x)
-    metrics = evaluate(probs, held_y, labels=list(labels), ids=held_ids)
+    probs = ml.head_probabilities(result.head_state, held_x)
+    metrics = ml.evaluate(probs, held_y, labels=list(labels), ids=held_ids)
 
     progress.begin("exporting")
-    onnx_bytes = compose_classifier_onnx(spec.name, result.head_state)
-    head_bytes = _state_bytes(result.head_state)
+    onnx_bytes = ml.compose_classifier_onnx(spec.name, result.head_state)
+    head_bytes = ml.state_bytes(result.head_state)
     metrics = _final_metrics(job, metrics, part, progress, result, vectors)
     return TrainOutput(
         backbone=spec.name,
@@ -403,8 +357,6 @@ def _final_metrics(
 
 
 def _image_source(name: str) -> Callable[[], Any]:
-    from apps.training.services import image_open_normalized
-
     return functools.partial(image_open_normalized, name)
 
 
@@ -416,10 +368,6 @@ def _train_finetune(
     part: Partition,
     files: dict[int, str],
 ) -> TrainOutput:
-    import torch
-
-    from apps.ml import FinetuneSpec, Predictor, build_classifier, evaluate, fit_finetune
-
     progress = Progress(monitor, FINETUNE_STAGES)
     # The head starts from a linear probe on the cached embeddings (a good start, and its
     # held-out score says what fine-tuning adds over quick mode).
@@ -431,34 +379,26 @@ def _train_finetune(
         spec, labels, part, vectors, on_progress=None, should_stop=monitor.should_stop
     )
     held_x, probe_y, _ = _arrays(part.held_out, vectors)
-    probe_metrics = evaluate(
-        head_probabilities(probe.head_state, held_x), probe_y, labels=list(labels)
+    probe_metrics = ml.evaluate(
+        ml.head_probabilities(probe.head_state, held_x), probe_y, labels=list(labels)
     )
 
     progress.begin("training")
-    train_items = [(_image_source(files[i]), y) for i, y in part.train]
-    val_items = [(_image_source(files[i]), y) for i, y in part.val]
-    result = fit_finetune(
-        train_items,
-        val_items,
-        spec=FinetuneSpec(backbone=spec.name, labels=labels),
-        on_progress=progress.on_event,
-        should_stop=monitor.should_stop,
-        init_head_state=probe.head_state,
-    )
+    result = _finetune(job, monitor, spec, labels, part, files, progress, probe.head_state)
 
     # Exported first, then evaluated through ONNX Runtime: the metrics are those of the very
     # file that will serve predictions (and ORT runs it faster than PyTorch on a CPU).
     progress.begin("exporting")
-    model = build_classifier(spec.name, len(labels), model_state=result.model_state).eval()
+    model = ml.build_classifier(spec.name, len(labels), model_state=result.model_state).eval()
     held_ids = [i for i, _ in part.held_out]
     held_y = np.asarray([y for _, y in part.held_out], dtype=np.int64)
-    onnx_bytes = _export_checked(model, spec, [_image_source(files[i]) for i in held_ids[:8]])
-    del model
+    check_images = [_image_source(files[i])() for i in held_ids[:EXPORT_CHECK_IMAGES]]
+    onnx_bytes = ml.export_checked(model, spec=spec, images=check_images)
+    del model, check_images
 
     progress.begin("evaluating")
     # threads=0: ONNX Runtime's default, every core, spinning (this is a training worker).
-    predictor = Predictor.load(
+    predictor = ml.Predictor.load(
         onnx_bytes, labels=labels, backbone=spec.name, threads=0, spinning=True
     )
     chunks = []
@@ -468,7 +408,7 @@ def _train_finetune(
         chunks.append(predictor.predict(batch))
         progress.update((start + EVAL_BATCH) / max(len(held_ids), 1))
     probs = np.concatenate(chunks) if chunks else np.zeros((0, len(labels)), np.float32)
-    metrics = evaluate(probs, held_y, labels=list(labels), ids=held_ids)
+    metrics = ml.evaluate(probs, held_y, labels=list(labels), ids=held_ids)
 
     metrics = _final_metrics(
         job,
@@ -481,7 +421,7 @@ def _train_finetune(
             "accuracy": probe_metrics.get("accuracy"),
             "macro_f1": probe_metrics.get("macro_f1"),
         },
-        device="cuda" if torch.cuda.is_available() else "cpu",
+        device=result.device,
     )
     return TrainOutput(
         backbone=spec.name,
@@ -489,35 +429,42 @@ def _train_finetune(
         metrics=metrics,
         files=[
             ("onnx_file", "model.onnx", onnx_bytes),
-            ("head_file", "head.pt", _state_bytes(result.head_state or probe.head_state)),
-            ("model_file", "model.pt", _state_bytes(result.model_state)),
+            ("head_file", "head.pt", ml.state_bytes(result.head_state or probe.head_state)),
+            ("model_file", "model.pt", ml.state_bytes(result.model_state)),
         ],
     )
 
 
-def _export_checked(model: Any, spec: Any, sources: Sequence[Callable[[], Any]]) -> bytes:
-    """The network as ONNX, checked against PyTorch's probabilities on real images."""
-    import tempfile
-    from pathlib import Path
+def _finetune(
+    job: TrainingJob,
+    monitor: Any,
+    spec: Any,
+    labels: tuple[str, ...],
+    part: Partition,
+    files: dict[int, str],
+    progress: Progress,
+    init_head_state: dict[str, Any],
+) -> Any:
+    """``ml.fit_finetune``, resumed from the checkpoint an earlier attempt left, storing a
+    new one after every epoch (see ``apps.training.checkpoints``)."""
 
-    import onnxruntime as ort
-    import torch
+    def on_checkpoint(epoch: int, data: bytes) -> None:
+        if not checkpoint_save(job, epoch=epoch, data=data):
+            monitor.lost = True  # another attempt holds the job: stop at the next batch
 
-    from apps.ml import export_onnx, preprocess_batch
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.onnx"
-        export_onnx(model, path, spec=spec)
-        data = path.read_bytes()
-    if sources:
-        batch = preprocess_batch([source() for source in sources], spec)
-        with torch.inference_mode():
-            expected = model(torch.from_numpy(batch)).numpy()
-        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-        got = session.run(None, {"input": batch})[0]
-        gap = float(np.max(np.abs(got - expected)))
-        if gap > EXPORT_TOLERANCE:
-            raise RuntimeError(
-                f"the exported ONNX model disagrees with the trained network (by {gap:.2g})"
-            )
-    return data
+    arguments: dict[str, Any] = {
+        "spec": ml.FinetuneSpec(backbone=spec.name, labels=labels),
+        "on_progress": progress.on_event,
+        "should_stop": monitor.should_stop,
+        "init_head_state": init_head_state,
+        "on_checkpoint": on_checkpoint,
+    }
+    train_items = [(_image_source(files[i]), y) for i, y in part.train]
+    val_items = [(_image_source(files[i]), y) for i, y in part.val]
+    resume = checkpoint_load(job)
+    if resume is not None:
+        try:
+            return ml.fit_finetune(train_items, val_items, resume=resume, **arguments)
+        except ml.CheckpointError:
+            logger.warning("training job %s: checkpoint refused; starting afresh", job.pk)
+    return ml.fit_finetune(train_items, val_items, **arguments)

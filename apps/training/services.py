@@ -1,48 +1,50 @@
-"""Writes for training: embeddings, jobs, model versions.
+"""Writes for training jobs and the model versions they make.
 
-A training job's life: ``training_job_create`` checks the data, freezes the labeled images
-into the job's ``snapshot`` and queues the Celery task after the commit. The task calls
-``training_job_run``, which claims the row (only a queued job starts), trains outside any
-transaction through ``apps.ml`` (see ``apps.training.runner``) while a heartbeat thread
-keeps the row alive and reads cancel requests, then records the outcome in one short
-transaction. ``training_jobs_reap_stale`` (Celery beat) re-queues or fails jobs whose worker
-died, so no job stays "running" for ever.
+A training job's life (on the job machine, ``apps.core.jobs``): ``training_job_create``
+checks the data, freezes the labeled images into the job's ``snapshot`` and dispatches the
+Celery task after the commit. The task calls ``training_job_run``, which claims the row
+(only a queued job starts), trains outside any transaction through ``apps.ml`` (see
+``apps.training.runner``) while a ``JobMonitor`` thread writes progress and fenced
+heartbeats and reads cancel requests, then records the outcome in one short transaction.
+The job machine's reaper re-queues or fails jobs whose worker died
+(``training_job_on_lost``), so no job stays "running" for ever; a re-queued fine-tuning
+job resumes from its last epoch's checkpoint (``apps.training.checkpoints``).
+
+What a user reads (``error``, ``log``) is plain sentences; tracebacks go to the worker's
+log only, under the job's id.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
-import time
-import traceback
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections import Counter
 from typing import Any
 
-from django.conf import settings
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection, transaction
-from django.db.models import Max, Q
+from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
+from apps import ml
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_claim, job_dispatch, job_finish
+from apps.core.storage import project_storage_prefix
 from apps.datasets.models import Image
+from apps.datasets.splits import images_assign_splits
 from apps.projects.models import Label, Project
-from apps.training.models import Embedding, ModelVersion, TrainingJob
-from apps.training.selectors import ID_CHUNK, embedding_ids
+from apps.training.checkpoints import checkpoint_delete
+from apps.training.models import ModelVersion, TrainingJob
+from apps.training.monitor import JobMonitor
+from apps.training.runner import train
 
 logger = logging.getLogger(__name__)
 
-# Images embedded per batch (bounded memory; one DB write per batch).
-EMBED_BATCH = 32
-# The live progress of a job is written at most this often (seconds).
-PROGRESS_WRITE_INTERVAL = 0.25
 MIN_LABELS = 2
 MIN_IMAGES_PER_LABEL = 2
+# The job's log keeps its last this many characters.
+LOG_LIMIT = 100_000
 
 LOST_WORKER_ERROR = (
     "The worker running this job stopped unexpectedly (it was restarted, killed or ran out "
@@ -51,111 +53,7 @@ LOST_WORKER_ERROR = (
 )
 
 
-# --- Embeddings --------------------------------------------------------------------------
-
-
-def embeddings_schedule(*, image_ids: list[int]) -> None:
-    """Queue the backbone embeddings of freshly stored images (after the commit), so that
-    quick training later finds them cached. Called by the datasets services."""
-    if not image_ids or not settings.EMBED_ON_INGEST:
-        return
-    from apps.training.tasks import compute_embeddings
-
-    ids = list(image_ids)
-    transaction.on_commit(lambda: compute_embeddings.delay(ids))
-
-
-def image_open_normalized(name: str):
-    """The stored normalised (RGB JPEG) file of an image, decoded."""
-    from PIL import Image as PILImage
-
-    with default_storage.open(name, "rb") as handle:
-        image = PILImage.open(handle)
-        image.load()
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def embeddings_compute(
-    *,
-    image_ids: Iterable[int],
-    backbone: str | None = None,
-    on_batch: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    threads: int | None = None,
-) -> int:
-    """Compute and store the frozen-backbone embedding of each image that has none yet
-    (for its project's backbone, or ``backbone``). Idempotent: existing rows are skipped,
-    and a concurrent run computing the same image is harmless (the unique row wins).
-    ``on_batch(done, total)`` follows progress. Returns how many rows were created."""
-    from apps.ml.embedding import embed
-
-    ids = list(dict.fromkeys(int(i) for i in image_ids))
-    rows: list[tuple[int, str, str]] = []
-    for start in range(0, len(ids), ID_CHUNK):
-        rows += Image.objects.filter(id__in=ids[start : start + ID_CHUNK]).values_list(
-            "id", "normalized", "project__backbone"
-        )
-    by_backbone: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for image_id, name, project_backbone in rows:
-        by_backbone[backbone or project_backbone].append((image_id, name))
-
-    todo: list[tuple[str, int, str]] = []
-    for name_of_backbone, items in by_backbone.items():
-        have = embedding_ids(image_ids=[i for i, _ in items], backbone=name_of_backbone)
-        todo += [(name_of_backbone, i, n) for i, n in items if i not in have and n]
-    total, done, created = len(todo), 0, 0
-    if on_batch:
-        on_batch(0, total)
-    for start in range(0, total, EMBED_BATCH):
-        if should_stop and should_stop():
-            break
-        batch = todo[start : start + EMBED_BATCH]
-        readable: list[tuple[str, int]] = []
-        images = []
-        for name_of_backbone, image_id, file_name in batch:
-            try:
-                images.append(image_open_normalized(file_name))
-            except (OSError, ValueError):
-                # A file missing from storage must not stop the others; training reports
-                # images without an embedding.
-                logger.warning("embeddings: cannot read image %s (%s)", image_id, file_name)
-                continue
-            readable.append((name_of_backbone, image_id))
-        groups: dict[str, list[int]] = defaultdict(list)
-        for index, (name_of_backbone, _) in enumerate(readable):
-            groups[name_of_backbone].append(index)
-        new_rows: list[Embedding] = []
-        for name_of_backbone, indexes in groups.items():
-            vectors = embed(
-                [images[i] for i in indexes],
-                backbone=name_of_backbone,
-                batch_size=EMBED_BATCH,
-                threads=threads,
-            )
-            for i, vector in zip(indexes, vectors, strict=True):
-                new_rows.append(
-                    Embedding(
-                        image_id=readable[i][1],
-                        backbone=name_of_backbone,
-                        vector=vector.astype("<f4").tobytes(),
-                    )
-                )
-        # ignore_conflicts: the ingest task and a training job may race on the same image.
-        Embedding.objects.bulk_create(new_rows, ignore_conflicts=True)
-        created += len(new_rows)
-        done += len(batch)
-        if on_batch:
-            on_batch(done, total)
-    return created
-
-
-# --- Creating, cancelling and reaping jobs -------------------------------------------------
-
-
-def _dispatch(job_id: int) -> None:
-    from apps.training.tasks import run_job
-
-    transaction.on_commit(lambda: run_job.apply_async(args=[job_id]))
+# --- Creating and cancelling jobs ----------------------------------------------------------
 
 
 def _labeled_rows(project: Project) -> list[dict[str, Any]]:
@@ -216,14 +114,10 @@ def training_job_create(
             "Use a project with one label per image.",
             code="multi_label_unsupported",
         )
-    from apps.ml.backbones import get_backbone
-
     try:
-        get_backbone(project.backbone)
+        ml.get_backbone(project.backbone)
     except ValueError as exc:
         raise ApplicationError(str(exc), code="unknown_backbone") from exc
-
-    from apps.datasets.services import images_assign_splits
 
     with transaction.atomic():
         # Serialises concurrent "Train" clicks on PostgreSQL (SQLite's IMMEDIATE
@@ -249,7 +143,7 @@ def training_job_create(
         job = TrainingJob(project=project, mode=mode, created_by=created_by, snapshot=rows)
         job.full_clean(exclude=["created_by", "model_version"])
         job.save()
-        _dispatch(job.pk)
+        job_dispatch(job)
     return job
 
 
@@ -260,10 +154,21 @@ def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
         job = TrainingJob.objects.select_for_update().get(pk=job.pk)
         now = timezone.now()
         if job.status == TrainingJob.Status.QUEUED:
+            # (A queued job may hold the checkpoint of an attempt whose worker died.)
+            name, job.checkpoint = job.checkpoint, ""
             job.status = TrainingJob.Status.CANCELLED
             job.cancel_requested = True
             job.finished_at = now
-            job.save(update_fields=["status", "cancel_requested", "finished_at", "updated_at"])
+            job.save(
+                update_fields=[
+                    "status",
+                    "cancel_requested",
+                    "finished_at",
+                    "checkpoint",
+                    "updated_at",
+                ]
+            )
+            transaction.on_commit(lambda: checkpoint_delete(name=name))
         elif job.status == TrainingJob.Status.RUNNING:
             job.cancel_requested = True
             job.save(update_fields=["cancel_requested", "updated_at"])
@@ -276,203 +181,39 @@ def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
     return job
 
 
-def training_jobs_reap_stale(*, stale_after: float) -> int:
-    """Running jobs whose heartbeat is older than ``stale_after`` seconds lost their worker:
-    each goes back to the queue (and is dispatched again) while it has attempts left,
-    otherwise it fails with a plain-words error; one whose cancel was asked for ends
-    cancelled. A re-delivered message of the old attempt is a no-op (the claim only starts
-    queued jobs). Returns how many jobs were reaped."""
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
-    stale = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    ids = list(
-        TrainingJob.objects.filter(stale, status=TrainingJob.Status.RUNNING).values_list(
-            "id", flat=True
+def _log_line(job: TrainingJob, text: str) -> str:
+    """The job's log with one more timestamped line (plain words, never a traceback)."""
+    line = f"{timezone.now().isoformat(timespec='seconds')}: {text}\n"
+    return (job.log + line)[-LOG_LIMIT:]
+
+
+def training_job_on_lost(job: TrainingJob, retrying: bool) -> dict[str, Any]:
+    """The job machine's hook for an attempt taken for dead (``JobKind.on_lost``): note it in
+    the log; a job whose cancel was asked for ends cancelled; a retried one starts its bar
+    again (and resumes from its checkpoint); a job that ends drops its checkpoint."""
+    fields: dict[str, Any] = {
+        "log": _log_line(
+            job,
+            f"attempt {job.attempts} on {job.worker or '?'} stopped sending heartbeats "
+            "(its worker died or hung).",
         )
-    )
-    reaped = 0
-    for job_id in ids:
-        with transaction.atomic():
-            job = (
-                TrainingJob.objects.select_for_update()
-                .filter(stale, pk=job_id, status=TrainingJob.Status.RUNNING)
-                .first()
-            )
-            if job is None:  # it finished or beat meanwhile
-                continue
-            now = timezone.now()
-            note = f"{now.isoformat()}: attempt {job.attempts} on {job.worker or '?'} stopped sending heartbeats.\n"
-            job.log = (job.log + note)[-100_000:]
-            job.worker = ""
-            if job.cancel_requested:
-                job.status = TrainingJob.Status.CANCELLED
-                job.finished_at = now
-            elif job.attempts < settings.JOB_MAX_ATTEMPTS:
-                job.status = TrainingJob.Status.QUEUED
-                job.stage = ""
-                job.progress = 0.0
-                _dispatch(job.pk)
-            else:
-                job.status = TrainingJob.Status.FAILED
-                job.error = LOST_WORKER_ERROR
-                job.finished_at = now
-            job.save(
-                update_fields=[
-                    "status",
-                    "stage",
-                    "progress",
-                    "error",
-                    "log",
-                    "worker",
-                    "finished_at",
-                    "updated_at",
-                ]
-            )
-            reaped += 1
-            logger.warning("training job %s reaped -> %s", job.pk, job.status)
-    return reaped
+    }
+    if job.cancel_requested:
+        fields["status"] = TrainingJob.Status.CANCELLED
+    elif retrying:
+        fields.update(stage="", progress=0.0)
+    if fields.get("status") == TrainingJob.Status.CANCELLED or not retrying:
+        name = job.checkpoint
+        fields["checkpoint"] = ""
+        transaction.on_commit(lambda: checkpoint_delete(name=name))
+    return fields
 
 
 # --- Running a job -------------------------------------------------------------------------
 
 
-def _training_job_claim(job_id: int) -> TrainingJob | None:
-    """Take a queued job for this worker; None if it is gone, running or finished (a
-    re-delivered message must not run a job twice)."""
-    with transaction.atomic():
-        job = (
-            TrainingJob.objects.select_for_update()
-            .select_related("project")
-            .filter(pk=job_id)
-            .first()
-        )
-        if job is None or job.status != TrainingJob.Status.QUEUED:
-            return None
-        now = timezone.now()
-        job.status = TrainingJob.Status.RUNNING
-        job.attempts += 1
-        job.worker = f"{socket.gethostname()}:{os.getpid()}"
-        job.started_at = now
-        job.heartbeat_at = now
-        job.finished_at = None
-        job.progress = 0.0
-        job.stage = ""
-        job.error = ""
-        job.metrics = {}
-        job.save(
-            update_fields=[
-                "status",
-                "attempts",
-                "worker",
-                "started_at",
-                "heartbeat_at",
-                "finished_at",
-                "progress",
-                "stage",
-                "error",
-                "metrics",
-                "updated_at",
-            ]
-        )
-    return job
-
-
-class JobMonitor:
-    """The link between a running job and its row, for one attempt.
-
-    The training code calls ``report`` (cheap: it only remembers the latest state) and
-    ``should_stop`` (cheap: it reads a flag). A background thread writes the latest state
-    at most every PROGRESS_WRITE_INTERVAL seconds, refreshes ``heartbeat_at`` every
-    JOB_HEARTBEAT_SECONDS and, on each heartbeat, reads ``cancel_requested``. Every write is
-    conditional on the row still being this attempt's: if the reaper gave the job to
-    another worker, ``lost`` turns true and the training stops.
-
-    Inside an open transaction (unit tests wrap each test in one) another thread's
-    connection would not see the rows, so the same work is done inline instead.
-    """
-
-    def __init__(self, job: TrainingJob) -> None:
-        self.job_id = job.pk
-        self.attempt = job.attempts
-        self.heartbeat = float(settings.JOB_HEARTBEAT_SECONDS)
-        self.cancel_requested = bool(job.cancel_requested)
-        self.lost = False
-        self._state: dict[str, Any] = {}
-        self._dirty = False
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._last_write = 0.0
-        self._last_beat = time.monotonic()
-        self._threaded = not connection.in_atomic_block
-        self._thread: threading.Thread | None = None
-
-    # Called by the training code --------------------------------------------------------
-    def report(self, **fields: Any) -> None:
-        """Remember the job's latest stage / progress / metrics for the next write."""
-        with self._lock:
-            self._state.update(fields)
-            self._dirty = True
-        if not self._threaded:
-            self.tick()
-
-    def should_stop(self) -> bool:
-        if not self._threaded:
-            self.tick()
-        return self.cancel_requested or self.lost
-
-    # Background work -------------------------------------------------------------------
-    def start(self) -> None:
-        if self._threaded:
-            self._thread = threading.Thread(
-                target=self._run, name=f"training-job-{self.job_id}-monitor", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread and write what is still pending."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        self.tick(force=True)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(PROGRESS_WRITE_INTERVAL):
-                try:
-                    self.tick()
-                except Exception:  # noqa: BLE001 - a busy database must not kill the job
-                    logger.warning("training job %s: heartbeat failed", self.job_id, exc_info=True)
-                    close_old_connections()
-        finally:
-            connection.close()
-
-    def tick(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        beat_due = force or now - self._last_beat >= self.heartbeat
-        with self._lock:
-            write_due = self._dirty and (force or now - self._last_write >= PROGRESS_WRITE_INTERVAL)
-            fields = dict(self._state) if write_due else {}
-            if write_due:
-                self._dirty = False
-        if not (write_due or beat_due):
-            return
-        stamp = timezone.now()
-        updated = TrainingJob.objects.filter(
-            pk=self.job_id, status=TrainingJob.Status.RUNNING, attempts=self.attempt
-        ).update(heartbeat_at=stamp, updated_at=stamp, **fields)
-        self._last_write = now
-        if not updated:
-            self.lost = True
-        if beat_due:
-            self._last_beat = now
-            self.cancel_requested = bool(
-                TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
-            )
-
-
 def _failure_message(exc: BaseException) -> str:
-    """What went wrong, in words the user can act on."""
-    from celery.exceptions import SoftTimeLimitExceeded
-
+    """What went wrong, in words the user can act on (never a traceback)."""
     if isinstance(exc, ApplicationError):
         return exc.message
     if isinstance(exc, MemoryError) or exc.__class__.__name__ == "OutOfMemoryError":
@@ -482,22 +223,11 @@ def _failure_message(exc: BaseException) -> str:
         )
     if isinstance(exc, SoftTimeLimitExceeded):
         return "Training took longer than the time limit and was stopped."
-    detail = str(exc).strip() or exc.__class__.__name__
+    detail = " ".join(str(exc).split())[:300] or exc.__class__.__name__
     return f"Training failed: {detail}"
 
 
-def _finish(job: TrainingJob, attempt: int, **fields: Any) -> bool:
-    """Close this attempt of the job (only if it still holds the job). Returns whether it did."""
-    now = timezone.now()
-    fields.setdefault("finished_at", now)
-    return bool(
-        TrainingJob.objects.filter(
-            pk=job.pk, status=TrainingJob.Status.RUNNING, attempts=attempt
-        ).update(heartbeat_at=now, updated_at=now, **fields)
-    )
-
-
-def _model_version_record(job: TrainingJob, attempt: int, result: Any) -> ModelVersion | None:
+def _model_version_record(job: TrainingJob, result: Any) -> ModelVersion | None:
     """Store the artifacts and the ModelVersion, and mark the job succeeded: one short
     transaction. None when the job is no longer this attempt's (reaped meanwhile)."""
     saved: list[str] = []
@@ -505,7 +235,7 @@ def _model_version_record(job: TrainingJob, attempt: int, result: Any) -> ModelV
         with transaction.atomic():
             current = (
                 TrainingJob.objects.select_for_update()
-                .filter(pk=job.pk, status=TrainingJob.Status.RUNNING, attempts=attempt)
+                .filter(pk=job.pk, status=TrainingJob.Status.RUNNING, attempts=job.attempts)
                 .first()
             )
             if current is None:
@@ -518,7 +248,7 @@ def _model_version_record(job: TrainingJob, attempt: int, result: Any) -> ModelV
                 ]
                 or 0
             ) + 1
-            folder = f"projects/{job.project_id}/models/{number}"
+            folder = f"{project_storage_prefix(job.project_id)}models/{number}"
             files: dict[str, str] = {}
             for field, filename, data in result.files:
                 files[field] = default_storage.save(f"{folder}/{filename}", ContentFile(data))
@@ -534,25 +264,14 @@ def _model_version_record(job: TrainingJob, attempt: int, result: Any) -> ModelV
                 training_job=current,
                 **files,
             )
-            now = timezone.now()
-            current.status = TrainingJob.Status.SUCCEEDED
-            current.progress = 1.0
-            current.stage = "done"
-            current.metrics = result.metrics
-            current.model_version = version
-            current.finished_at = now
-            current.heartbeat_at = now
-            current.save(
-                update_fields=[
-                    "status",
-                    "progress",
-                    "stage",
-                    "metrics",
-                    "model_version",
-                    "finished_at",
-                    "heartbeat_at",
-                    "updated_at",
-                ]
+            job_finish(
+                job,
+                status=TrainingJob.Status.SUCCEEDED,
+                progress=1.0,
+                stage="done",
+                metrics=result.metrics,
+                model_version=version,
+                checkpoint="",
             )
     except BaseException:
         for name in saved:
@@ -561,51 +280,55 @@ def _model_version_record(job: TrainingJob, attempt: int, result: Any) -> ModelV
     return version
 
 
-def training_job_run(*, job_id: int) -> TrainingJob | None:
-    """Run a queued training job (the Celery task's body). Safe to call twice: a job that
-    is not queued is left alone. Returns the job as it ended, or None if it was not run."""
-    job = _training_job_claim(job_id)
-    if job is None:
-        logger.info("training job %s is not queued; nothing to do", job_id)
-        return None
-    from apps.ml import TrainCancelled
-    from apps.training.runner import train
-
-    attempt = job.attempts
+def _attempt(job: TrainingJob) -> tuple[Any, dict[str, Any]]:
+    """Train under a monitor. Returns (result, {}) or (None, the outcome to record)."""
     monitor = JobMonitor(job)
     monitor.start()
-    result = None
-    outcome: dict[str, Any] = {}
     try:
-        result = train(job, monitor)
-    except TrainCancelled:
-        outcome = {"status": TrainingJob.Status.CANCELLED}
-    except BaseException as exc:  # noqa: BLE001 - the row must say what happened
-        from celery.exceptions import SoftTimeLimitExceeded
-
+        return train(job, monitor), {}
+    except ml.TrainCancelled:
+        return None, {"status": TrainingJob.Status.CANCELLED}
+    except BaseException as exc:
         if not isinstance(exc, Exception | SoftTimeLimitExceeded):
             raise  # KeyboardInterrupt / SystemExit: the worker is going away; the reaper retries.
-        logger.exception("training job %s failed", job.pk)
-        outcome = {
+        # The traceback stays on the server; the user reads a sentence.
+        logger.exception("training job %s (attempt %s) failed", job.pk, job.attempts)
+        message = _failure_message(exc)
+        return None, {
             "status": TrainingJob.Status.FAILED,
-            "error": _failure_message(exc),
-            "log": traceback.format_exc()[-100_000:],
+            "error": message,
+            "log": _log_line(job, f"attempt {job.attempts} failed: {message}"),
         }
     finally:
         monitor.stop()
 
+
+def training_job_run(*, job_id: int) -> TrainingJob | None:
+    """Run a queued training job (the Celery task's body). Safe to call twice: a job that
+    is not queued is left alone. Returns the job as it ended, or None if it was not run."""
+    job = job_claim(TrainingJob, job_id, related=("project",), progress=0.0, stage="", metrics={})
+    if job is None:
+        logger.info("training job %s is not queued; nothing to do", job_id)
+        return None
+    result, outcome = _attempt(job)
     if result is not None:
         try:
-            _model_version_record(job, attempt, result)
-        except Exception as exc:  # noqa: BLE001
+            _model_version_record(job, result)
+        except Exception:
             logger.exception("training job %s: saving the model failed", job.pk)
+            message = "The trained model could not be saved. Try training again."
             outcome = {
                 "status": TrainingJob.Status.FAILED,
-                "error": f"The trained model could not be saved: {exc}",
-                "log": traceback.format_exc()[-100_000:],
+                "error": message,
+                "log": _log_line(job, f"attempt {job.attempts} failed: {message}"),
             }
     if outcome:
         # A no-op when the job was taken from this attempt meanwhile (reaped).
-        _finish(job, attempt, **outcome)
+        job_finish(job, checkpoint="", **outcome)
+    # Whatever the outcome, this attempt's checkpoint is no longer needed, unless the job
+    # was taken from it and another attempt may resume from it.
+    ended = TrainingJob.objects.filter(pk=job.pk).first()
+    if ended is None or ended.status in TrainingJob.FINISHED:
+        checkpoint_delete(name=job.checkpoint)
     # None if the project (and so the job) was deleted while it ran.
-    return TrainingJob.objects.filter(pk=job.pk).first()
+    return ended

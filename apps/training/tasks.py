@@ -1,5 +1,5 @@
 """Background work for training. Tasks take ids, call one service, and are safe to run
-twice: a training job claims its row (only a queued job starts)."""
+twice: each claims its job row on the job machine (only a queued job starts)."""
 
 from __future__ import annotations
 
@@ -15,22 +15,26 @@ logger = logging.getLogger(__name__)
 # broker's visibility timeout (4 h) is longer, so a running job's message is not handed
 # out again while it runs.
 TRAINING_SOFT_LIMIT = 3 * 3600
+# One chunk of EMBED_JOB_CHUNK images takes seconds to a minute on one core.
+EMBEDDING_SOFT_LIMIT = 15 * 60
 
 
 @shared_task(
-    name="training.compute_embeddings",
-    soft_time_limit=3600,
-    time_limit=3700,
+    name="training.embed_images",
+    queue="default",
     acks_late=True,
+    soft_time_limit=EMBEDDING_SOFT_LIMIT,
+    time_limit=EMBEDDING_SOFT_LIMIT + 60,
 )
-def compute_embeddings(image_ids: list[int]) -> None:
-    from apps.training.services import embeddings_compute
+def embed_images(job_id: int) -> None:
+    from apps.training.embeddings import embedding_job_run
 
-    embeddings_compute(image_ids=image_ids)
+    embedding_job_run(job_id=job_id)
 
 
 @shared_task(
     name="training.run_job",
+    queue="training",
     acks_late=True,
     soft_time_limit=TRAINING_SOFT_LIMIT,
     time_limit=TRAINING_SOFT_LIMIT + 300,
@@ -43,8 +47,9 @@ def run_job(job_id: int) -> None:
 
 def _preload_ml() -> None:
     try:
-        import apps.ml  # noqa: F401 - torch, torchvision, onnxruntime
-        import apps.training.runner  # noqa: F401
+        # torch, torchvision (training) and onnxruntime (embedding): the slow imports.
+        from apps.ml import embed, fit_quick  # noqa: F401
+        from apps.training import runner  # noqa: F401
     except Exception:  # noqa: BLE001 - the task itself will report a real problem
         logger.warning("could not preload the ML modules", exc_info=True)
 

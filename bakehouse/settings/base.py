@@ -12,6 +12,8 @@ import secrets
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -37,6 +39,12 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or _dev_secret_key()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Under /api/ a refused CSRF check answers in the API's JSON error shape.
+CSRF_FAILURE_VIEW = "apps.core.exceptions.csrf_failure"
+# Addresses or networks (CIDR) of the reverse proxies in front of the web server. Only a
+# request from one of them may say, in X-Forwarded-For and X-Forwarded-Proto, which client
+# it came from and whether it came over HTTPS (apps.core.middleware). Empty: nobody.
+TRUSTED_PROXIES = env.list("BAKEHOUSE_TRUSTED_PROXIES", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -49,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "rest_framework_api_key",
     "drf_spectacular",
+    "csp",
     "apps.core",
     "apps.accounts",
     "apps.projects",
@@ -59,7 +68,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: everything after it (the HTTPS redirect, CSRF, throttles) sees the real client.
+    "apps.core.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,6 +151,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Every queue, declared: a task sent to any other queue is an error, not a message that no
+# worker ever reads. Workers: `-Q default` and `-Q training` (apps.core.processes).
+CELERY_TASK_QUEUES = (Queue("default"), Queue("training"))
+CELERY_TASK_CREATE_MISSING_QUEUES = False
 # Training has a queue (and a worker with one process) of its own, so a long training
 # never holds up imports and embeddings; everything else goes to "default".
 CELERY_TASK_ROUTES = {"training.run_job": {"queue": "training"}}
@@ -147,7 +163,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than any job's hard time limit. Even so, jobs claim their database row, so a
     # re-delivered message for a job already taken is a no-op.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 3600),
+    # A request that queues a job must not hang when Redis is down: it answers 503 within
+    # seconds (apps.core.jobs.job_dispatch sends without retries).
+    "socket_connect_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
 }
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0)
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
@@ -161,6 +182,9 @@ CELERY_BEAT_SCHEDULE = {
 JOB_HEARTBEAT_SECONDS = env.float("BAKEHOUSE_JOB_HEARTBEAT", default=5.0)
 JOB_STALE_AFTER = env.float("BAKEHOUSE_JOB_STALE_AFTER", default=120.0)
 JOB_MAX_ATTEMPTS = env.int("BAKEHOUSE_JOB_MAX_ATTEMPTS", default=2)
+# A queued job whose message was sent longer ago than this (doubling after each re-send) and
+# never started is taken for lost by the reaper and sent again.
+JOB_DISPATCH_LOST_AFTER = env.float("BAKEHOUSE_JOB_DISPATCH_LOST_AFTER", default=60.0)
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -171,11 +195,30 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 SIGNUP_ENABLED = env.bool("BAKEHOUSE_SIGNUP_ENABLED", default=True)
 LOGIN_URL = "/login"
+# API tokens (`Token <key>`) expire this many days after they were issued (0: never); an
+# expired token answers 401 and /api/v1/auth/token/ issues a new one. Log-out revokes it.
+TOKEN_TTL_DAYS = env.float("BAKEHOUSE_TOKEN_TTL_DAYS", default=14)
+# Attempt limits ("<count>/<period>", period like 15min, hour, 1d), counted in the shared
+# cache (Redis) so every web process sees the same counts (apps.accounts.throttling):
+# failed log-ins (session and token) per user name and per client address, and sign-ups
+# per client address. Over the limit: 429 with Retry-After.
+AUTH_THROTTLE_RATES = {
+    "login_failures_per_username": env.str(
+        "BAKEHOUSE_LOGIN_FAILURES_PER_USERNAME", default="10/15min"
+    ),
+    "login_failures_per_address": env.str(
+        "BAKEHOUSE_LOGIN_FAILURES_PER_ADDRESS", default="50/15min"
+    ),
+    "signups_per_address": env.str("BAKEHOUSE_SIGNUPS_PER_ADDRESS", default="20/hour"),
+}
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, the
+# client address is the TCP peer). A forged header is ignored unless a proxy is declared.
+NUM_PROXIES = env.int("BAKEHOUSE_NUM_PROXIES", default=0)
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -183,7 +226,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
+    # JSON bodies up to API_MAX_JSON_BYTES (413 past it); forms and uploads are bounded by
+    # DATA_UPLOAD_MAX_MEMORY_SIZE and the upload limits.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {"prediction": "6000/min"},
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bakehouse API",
@@ -191,6 +242,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Fields of the same name with different choices (a job's status, a label's source...)
+    # get a stable, readable name each in the schema and in frontend/src/api/schema.d.ts.
+    "ENUM_NAME_OVERRIDES": {
+        "SplitEnum": "apps.datasets.models.Split",
+        "ImportKindEnum": "apps.datasets.models.ImportJob.Kind",
+        "JobStatusEnum": "apps.core.models.Job.Status",
+        "TrainingModeEnum": "apps.training.models.TrainingJob.Mode",
+        "UserLabelSourceEnum": ["user", "suggestion"],
+    },
 }
 
 # --- Files ------------------------------------------------------------------------------
@@ -232,6 +292,11 @@ MAX_ZIP_UNCOMPRESSED_BYTES = env.int(
     "BAKEHOUSE_MAX_ZIP_UNCOMPRESSED_BYTES", default=8 * 1024 * 1024 * 1024
 )
 URL_FETCH_TIMEOUT = env.float("BAKEHOUSE_URL_FETCH_TIMEOUT", default=15.0)
+# Hosts and networks (CIDR) that URL imports and {"url"} predictions may fetch from even
+# though they are private, loopback or link-local (apps.core.fetch). Empty: none.
+URL_ALLOWLIST = env.list("BAKEHOUSE_URL_ALLOWLIST", default=[])
+# The largest JSON body any API endpoint reads (the prediction API: PREDICT_MAX_REQUEST_BYTES).
+API_MAX_JSON_BYTES = env.int("BAKEHOUSE_API_MAX_JSON_BYTES", default=16 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=50 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -239,12 +304,84 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o640
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
-# --- ML ---------------------------------------------------------------------------------
-DEFAULT_BACKBONE = env.str("BAKEHOUSE_BACKBONE", default="efficientnet_lite0")
+# --- Security headers --------------------------------------------------------------------
+# Content-Security-Policy (django-csp) on every response: only this origin. Mantine puts its
+# CSS variables in <style> tags, hence 'unsafe-inline' for styles (never for scripts). When
+# the built index.html carries the nonce placeholder (vite `html.cspNonce`), the SPA view
+# fills in a per-request nonce; browsers then ignore 'unsafe-inline' and only nonce'd style
+# tags apply. API docs: serve Swagger UI from static files (drf-spectacular-sidecar) and its
+# init script as a file (SpectacularSwaggerSplitView); no CDN origin is allowed here.
+_csp_enabled = env.bool("BAKEHOUSE_CSP_ENABLED", default=True)
+_csp_report_only = env.bool("BAKEHOUSE_CSP_REPORT_ONLY", default=False)
+SPA_CSP_NONCE_PLACEHOLDER = "__CSP_NONCE__"
+_csp_img_src = [SELF, "data:", "blob:"]
+if AWS_STORAGE_BUCKET_NAME:
+    # Thumbnails and images are signed URLs on the bucket's own origin.
+    _csp_img_src.append(
+        AWS_S3_ENDPOINT_URL.rstrip("/")
+        if AWS_S3_ENDPOINT_URL
+        else f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com"
+    )
+    if not AWS_S3_ENDPOINT_URL and AWS_S3_REGION_NAME:
+        _csp_img_src.append(
+            f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{AWS_S3_REGION_NAME}.amazonaws.com"
+        )
+_csp_img_src += env.list("BAKEHOUSE_CSP_EXTRA_IMG_SRC", default=[])
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'", NONCE],
+        "img-src": _csp_img_src,
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+CONTENT_SECURITY_POLICY = _csp_policy if _csp_enabled and not _csp_report_only else None
+CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy if _csp_enabled and _csp_report_only else None
+
+# --- Serving: the prediction API -----------------------------------------------------------
 # Cores a web worker may use for predictions: ONNX Runtime threads for a request alone on
 # the machine, and how many one-thread calls may run at once otherwise. gunicorn's config
 # (platform/gunicorn.conf.py) sets 2; 1 (tests, other servers) runs one call at a time.
 SERVING_THREADS = env.int("BAKEHOUSE_SERVING_THREADS", default=1)
+# Model versions a web worker keeps loaded (the least recently used goes first), and how many
+# of the most recently changed deployments' models it loads when it starts.
+SERVING_MAX_LOADED_MODELS = env.int("BAKEHOUSE_SERVING_MAX_LOADED_MODELS", default=8)
+SERVING_WARM_UP_LIMIT = env.int("BAKEHOUSE_SERVING_WARM_UP_LIMIT", default=8)
+# Images per model call when concurrent requests are batched together.
+PREDICT_MAX_BATCH = env.int("BAKEHOUSE_PREDICT_MAX_BATCH", default=32)
+# Per prediction request: bytes per image, images, bytes in all (checked from Content-Length
+# before the body is read), decoded pixels per image and in all (checked from the headers
+# before any pixel is decoded; a big JPEG is decoded at a smaller scale and counts as such).
+PREDICT_MAX_IMAGE_BYTES = env.int("BAKEHOUSE_PREDICT_MAX_IMAGE_BYTES", default=MAX_IMAGE_BYTES)
+PREDICT_MAX_IMAGES = env.int("BAKEHOUSE_PREDICT_MAX_IMAGES", default=32)
+PREDICT_MAX_REQUEST_BYTES = env.int(
+    "BAKEHOUSE_PREDICT_MAX_REQUEST_BYTES",
+    default=max(2 * PREDICT_MAX_IMAGE_BYTES, 64 * 1024 * 1024),
+)
+PREDICT_MAX_IMAGE_PIXELS = env.int("BAKEHOUSE_PREDICT_MAX_IMAGE_PIXELS", default=24_000_000)
+PREDICT_MAX_REQUEST_PIXELS = env.int("BAKEHOUSE_PREDICT_MAX_REQUEST_PIXELS", default=48_000_000)
+# Seconds a {"url": ...} prediction may take to download its image.
+PREDICT_URL_TIMEOUT = env.float("BAKEHOUSE_PREDICT_URL_TIMEOUT", default=URL_FETCH_TIMEOUT)
+# The prediction log is written by a background thread of each web worker: every INTERVAL
+# seconds, at most BATCH rows at a time; its queue holds at most MAX_QUEUE entries and
+# MAX_QUEUE_BYTES bytes of images (past that, entries keep their row but lose their image,
+# then are dropped and counted). Off (False): each request writes its own rows.
+PREDICTION_LOG_BACKGROUND = env.bool("BAKEHOUSE_PREDICTION_LOG_BACKGROUND", default=True)
+PREDICTION_LOG_INTERVAL = env.float("BAKEHOUSE_PREDICTION_LOG_INTERVAL", default=0.2)
+PREDICTION_LOG_BATCH = env.int("BAKEHOUSE_PREDICTION_LOG_BATCH", default=500)
+PREDICTION_LOG_MAX_QUEUE = env.int("BAKEHOUSE_PREDICTION_LOG_MAX_QUEUE", default=20_000)
+PREDICTION_LOG_MAX_QUEUE_BYTES = env.int(
+    "BAKEHOUSE_PREDICTION_LOG_MAX_QUEUE_BYTES", default=256 * 1024 * 1024
+)
+# Seconds the prediction endpoints wait for a logged prediction's row still being written.
+PREDICTION_ROW_WAIT = env.float("BAKEHOUSE_PREDICTION_ROW_WAIT", default=3.0)
 
 # --- i18n -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

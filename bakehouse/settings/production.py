@@ -4,7 +4,8 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS-terminating proxy, list it in BAKEHOUSE_TRUSTED_PROXIES: only then does its
+# X-Forwarded-Proto count (apps.core.middleware), never from anybody else.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import embedded_media_only
 from tests.factories import ImageFactory, ProjectFactory, make_jpeg_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, embedded_media_only]
 
 
 @pytest.fixture

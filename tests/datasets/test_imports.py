@@ -11,12 +11,13 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_claim, job_finish, jobs_reap
+from apps.datasets import zips
+from apps.datasets.imports import ImportRun, import_job_run
+from apps.datasets.ingest import IncomingFile
 from apps.datasets.models import Image, ImportJob, RejectionCount
-from apps.datasets.services import (
-    _zip_member_place,
-    import_job_run,
-    import_jobs_reap_stale,
-)
+from apps.datasets.zips import _zip_member_place, zip_declared_member_count
 from apps.labeling.models import LabelEvent
 from tests.factories import ImageFactory, make_jpeg_bytes
 
@@ -288,24 +289,113 @@ def test_only_failed_jobs_can_be_retried(auth_client, project, django_capture_on
     assert answer.status_code == 409
 
 
-def test_reaper_fails_running_jobs_without_heartbeat(project):
-    now = timezone.now()
-    stale = ImportJob.objects.create(
-        project=project, kind="zip", status="running", heartbeat_at=now - timedelta(minutes=10)
+def test_reaper_requeues_imports_without_heartbeat_then_fails_them(
+    project, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(
+        "apps.datasets.tasks.run_import.apply_async",
+        lambda args, **kwargs: sent.append(args[0]),
     )
-    silent = ImportJob.objects.create(
-        project=project, kind="zip", status="running", started_at=now - timedelta(minutes=10)
+    now = timezone.now()
+    first = ImportJob.objects.create(
+        project=project,
+        kind="zip",
+        status="running",
+        attempts=1,
+        heartbeat_at=now - timedelta(minutes=10),
+    )
+    last = ImportJob.objects.create(
+        project=project,
+        kind="zip",
+        status="running",
+        attempts=2,
+        started_at=now - timedelta(minutes=10),
     )
     alive = ImportJob.objects.create(
-        project=project, kind="zip", status="running", heartbeat_at=now
+        project=project, kind="zip", status="running", attempts=1, heartbeat_at=now
     )
     queued = ImportJob.objects.create(project=project, kind="zip", status="queued")
-    assert import_jobs_reap_stale(stale_after=120) == 2
-    for job in (stale, silent, alive, queued):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_reap(stale_after=120) == 2
+    for job in (first, last, alive, queued):
         job.refresh_from_db()
-    assert stale.status == silent.status == "failed"
-    assert "retry" in stale.error
+    # The first attempt died: the import goes on by itself (from its last batch).
+    assert first.status == "queued" and first.worker == "" and sent == [first.id]
+    # The last allowed attempt died: failed, in words the user can act on.
+    assert last.status == "failed" and "retry" in last.error and last.finished_at
     assert alive.status == "running" and queued.status == "queued"
+
+
+def test_a_stale_attempt_cannot_write_progress(project, django_capture_on_commit_callbacks):
+    job = ImportJob.objects.create(
+        project=project, kind="urls", urls=[{"url": "x"}] * 2, total=2, report={}
+    )
+    stale = job_claim(ImportJob, job.id, related=("project", "created_by"))
+    run = ImportRun(stale)
+    # The reaper gave the job to a second attempt meanwhile.
+    ImportJob.objects.filter(id=job.id).update(status="queued")
+    current = job_claim(ImportJob, job.id)
+    assert (stale.attempts, current.attempts) == (1, 2)
+
+    run.ingestor.add(IncomingFile(filename="late.jpg", data=make_jpeg_bytes()))
+    run.done = 1
+    with pytest.raises(ApplicationError) as caught:
+        run.flush()
+    assert caught.value.code == "import_stopped"
+    assert not job_finish(stale, status="succeeded")
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.processed) == ("running", 2, 0)
+    assert not Image.objects.exists()  # the stale batch was rolled back
+
+
+def test_a_crafted_zip_is_refused_from_its_end_record(auth_client, project, monkeypatch):
+    """The entry count is read from the end record first: a zip that declares more members
+    than allowed is refused before its central directory is parsed at all."""
+    data = bytearray(_zip({f"ants/{i}.jpg": make_jpeg_bytes() for i in range(3)}))
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (60_000).to_bytes(2, "little") * 2  # entries: disk, total
+    assert zip_declared_member_count(io.BytesIO(bytes(data))) == 60_000
+
+    def never(*args, **kwargs):
+        raise AssertionError("the central directory must not be parsed")
+
+    monkeypatch.setattr(zips.zipfile, "ZipFile", never)
+    answer = _post_zip(auth_client, project, bytes(data))
+    assert answer.status_code == 400
+    assert answer.data["error"]["code"] == "zip_too_many_members"
+    assert "60000" in answer.data["error"]["message"]
+    assert not ImportJob.objects.exists()
+
+
+def test_zip64_end_records_are_read():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", allowZip64=True) as archive:
+        for i in range(3):
+            archive.writestr(f"a/{i}.jpg", b"x")
+    data = bytearray(buffer.getvalue())
+    end = data.rfind(b"PK\x05\x06")
+    # Rewrite as zip64: counts 0xFFFF in the classic record, the real count in a zip64 one.
+    zip64 = (
+        b"PK\x06\x06"
+        + (44).to_bytes(8, "little")
+        + (45).to_bytes(2, "little") * 2
+        + (0).to_bytes(4, "little") * 2
+        + (70_000).to_bytes(8, "little") * 2
+        + data[end + 12 : end + 16]
+        + b"\x00\x00\x00\x00"
+        + data[end + 16 : end + 20]
+        + b"\x00\x00\x00\x00"
+    )
+    locator = (
+        b"PK\x06\x07"
+        + (0).to_bytes(4, "little")
+        + end.to_bytes(8, "little")
+        + (1).to_bytes(4, "little")
+    )
+    classic = bytes(data[end : end + 8]) + b"\xff\xff\xff\xff" + bytes(data[end + 12 : end + 22])
+    crafted = bytes(data[:end]) + zip64 + locator + classic
+    assert zip_declared_member_count(io.BytesIO(crafted)) == 70_000
 
 
 @pytest.mark.parametrize(
@@ -356,3 +446,38 @@ def test_an_archive_over_the_size_limit_is_refused(auth_client, project, setting
     assert answer.status_code == 400
     assert answer.data["error"]["code"] == "zip_too_large"
     assert not ImportJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_queue_that_does_not_answer_is_a_503_and_the_next_click_works(
+    auth_client, project, monkeypatch
+):
+    from kombu.exceptions import OperationalError
+
+    from apps.datasets.tasks import run_import
+
+    real_send = run_import.apply_async
+
+    def down(*args, **kwargs):
+        raise OperationalError("Timeout connecting to the broker")
+
+    data = _zip({"ants/a.jpg": make_jpeg_bytes()})
+    monkeypatch.setattr(run_import, "apply_async", down)
+    answer = _post_zip(auth_client, project, data)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == {
+        "code": "broker_unavailable",
+        "message": "The job queue is not answering right now. Try again in a minute.",
+    }
+    failed = ImportJob.objects.get()
+    assert failed.status == "failed" and "not answering" in failed.error
+    assert failed.upload  # kept, so that the failed import can be retried
+
+    monkeypatch.setattr(run_import, "apply_async", real_send)
+    again = _post_zip(auth_client, project, data)
+    assert again.status_code == 202
+    assert ImportJob.objects.get(id=again.data["id"]).status == "succeeded"
+    retried = auth_client.post(f"/api/v1/imports/{failed.id}/retry/")
+    assert retried.status_code == 202
+    failed.refresh_from_db()
+    assert failed.status == "succeeded" and failed.attempts == 1

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from apps.datasets.models import Image
-from apps.datasets.services import _split_pick, images_assign_splits
+from apps.datasets.splits import _split_pick, images_assign_splits
 from apps.labeling.services import image_update, images_bulk_label
 from tests.factories import ImageFactory
 

@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
+from apps.core.hooks import on_images_created
 from apps.datasets.models import Image, RejectionCount
 from apps.labeling.models import LabelEvent
 from tests.factories import ImageFactory, make_jpeg_bytes, make_png_bytes
@@ -211,12 +212,16 @@ def test_rotated_and_transparent_files_are_normalised(auth_client, project):
     assert logo.original.name.endswith(".png") and logo.normalized.name.endswith(".jpg")
 
 
-def test_embeddings_are_scheduled_for_new_images(auth_client, project, monkeypatch):
+def test_new_images_are_announced_for_embedding(auth_client, project):
     calls = []
-    monkeypatch.setattr(
-        "apps.training.services.embeddings_schedule",
-        lambda *, image_ids: calls.append(list(image_ids)),
-    )
-    files = [_file("x.jpg", make_jpeg_bytes()), _file("y.jpg", make_jpeg_bytes())]
-    answer = auth_client.post(_url(project), {"files": files}, format="multipart")
+
+    def receiver(*, image_ids):
+        calls.append(list(image_ids))
+
+    on_images_created.connect(receiver)
+    try:
+        files = [_file("x.jpg", make_jpeg_bytes()), _file("y.jpg", make_jpeg_bytes())]
+        answer = auth_client.post(_url(project), {"files": files}, format="multipart")
+    finally:
+        on_images_created.disconnect(receiver)
     assert calls == [[c["id"] for c in answer.data["created"]]]

@@ -14,7 +14,8 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from apps.deployments.serving import registry
+from apps.deployments.serving.registry import registry
+from apps.deployments.serving.throttling import local_counters
 from tests.factories import ProjectFactory
 
 BACKBONE = "efficientnet_lite0"
@@ -42,9 +43,15 @@ def trained_models() -> dict[str, TrainedModel]:
     per session the way quick training builds them (apps.ml: embed, fit_quick, the ONNX
     graph composed from the cached backbone graph and the head), with the torch classifier
     (build_classifier) the same head gives, for comparing answers."""
-    from apps.ml import QuickSpec, build_classifier, embed, fit_quick, save_state
-    from apps.ml.images import open_image
-    from apps.ml.onnx_compose import compose_classifier_onnx
+    from apps.ml import (
+        QuickSpec,
+        build_classifier,
+        compose_classifier_onnx,
+        embed,
+        fit_quick,
+        open_image,
+        save_state,
+    )
     from tests.conftest import HYMENOPTERA
 
     pictures, targets = [], []
@@ -76,6 +83,7 @@ def _fresh_serving_state(settings):
     settings.PREDICTION_LOG_BACKGROUND = False
     settings.PREDICTION_ROW_WAIT = 0.1
     cache.clear()
+    local_counters.clear()
     registry.unload_all()
     registry.forget()
     yield

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.deployments.models import Deployment, DeploymentApiKey
-from apps.deployments.serving import registry
+from apps.deployments.serving.registry import registry
 from tests.deployments.conftest import upload
 from tests.factories import ProjectFactory
 
@@ -266,3 +266,16 @@ def test_revoking_an_unknown_key_is_404(auth_client, deployment):
     assert (
         auth_client.delete(f"/api/v1/deployments/{deployment.slug}/keys/nope/").status_code == 404
     )
+
+
+def test_a_serializer_error_has_the_code_the_service_gives_the_same_field(auth_client, deployment):
+    """A threshold that is not a number was ``invalid`` (the serializer) while one out of
+    range was ``invalid_threshold`` (the service): now both are ``invalid_threshold``."""
+    url = f"/api/v1/deployments/{deployment.slug}/"
+    not_a_number = auth_client.patch(url, {"threshold": "high"}, format="json").json()["error"]
+    out_of_range = auth_client.patch(url, {"threshold": 1.5}, format="json").json()["error"]
+    assert not_a_number["code"] == out_of_range["code"] == "invalid_threshold"
+    assert set(not_a_number["fields"]) == {"threshold"}
+    empty_name = auth_client.post(f"{url}keys/", {"name": ""}, format="json").json()["error"]
+    blank_name = auth_client.post(f"{url}keys/", {"name": "   "}, format="json").json()["error"]
+    assert empty_name["code"] == blank_name["code"] == "invalid_name"

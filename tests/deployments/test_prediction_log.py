@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from apps.datasets.models import Image
 from apps.deployments.models import PredictionLog
+from apps.deployments.prediction_log import LogEntry, PredictionLogWriter
 from apps.labeling.models import LabelEvent
+from tests.conftest import S3_BUCKET, stored_file_url
 from tests.deployments.conftest import upload
 
 pytestmark = pytest.mark.django_db
@@ -75,11 +79,12 @@ def test_list_newest_first_with_uncertain_filter(
     item = body["results"][0]
     assert item["label"] == second["prediction"]["label"]
     assert item["model_version"] == deployment.model_version_id
-    assert item["image_url"].startswith("http://testserver/media/predictions/")
+    assert item["image_url"].startswith(stored_file_url("predictions/"))
     assert item["added_image"] is None
-    # The logged image itself: for the deployment's owner only.
-    assert auth_client.get(item["image_url"]).status_code == 200
-    assert other_client.get(item["image_url"]).status_code == 404
+    if not S3_BUCKET:  # on S3 the URL is signed; Django serves /media/ on the embedded stack
+        # The logged image itself: for the deployment's owner only.
+        assert auth_client.get(item["image_url"]).status_code == 200
+        assert other_client.get(item["image_url"]).status_code == 404
 
     uncertain = auth_client.get(
         f"/api/v1/deployments/{deployment.slug}/predictions/?uncertain=true"
@@ -188,3 +193,203 @@ def test_deleting_a_deployment_deletes_its_stored_images(
     assert response.status_code == 204
     assert not default_storage.exists(name)
     assert not PredictionLog.objects.exists()
+
+
+# --- The background writer -------------------------------------------------------------------
+
+
+def _entry(deployment, *, image: bytes | None = b"\xff\xd8fake") -> LogEntry:
+    return LogEntry(
+        uid=uuid.uuid4(),
+        deployment_id=deployment.pk,
+        deployment_slug=deployment.slug,
+        model_version_id=deployment.model_version_id,
+        label="ants",
+        confidence=0.7,
+        predictions=[{"label": "ants", "confidence": 0.7}, {"label": "bees", "confidence": 0.3}],
+        uncertain=False,
+        latency_ms=4.2,
+        created_at=timezone.now(),
+        source="api",
+        image=image,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_writer_writes_off_the_request_thread(settings, deployment):
+    settings.PREDICTION_LOG_BACKGROUND = True
+    settings.PREDICTION_LOG_INTERVAL = 0.01
+    writer = PredictionLogWriter()
+    entries = [_entry(deployment) for _ in range(5)]
+    writer.submit(entries)
+    deadline = time.monotonic() + 10
+    while PredictionLog.objects.count() < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert set(PredictionLog.objects.values_list("uid", flat=True)) == {e.uid for e in entries}
+    assert writer._thread is not None and writer._thread.name == "prediction-log-writer"
+    writer.shutdown()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shutdown_writes_what_is_queued(settings, deployment):
+    settings.PREDICTION_LOG_BACKGROUND = True
+    settings.PREDICTION_LOG_INTERVAL = 5.0  # the thread would wait; shutdown must not
+    writer = PredictionLogWriter()
+    writer.submit([_entry(deployment, image=None) for _ in range(3)])
+    started = time.monotonic()
+    writer.shutdown()
+    assert PredictionLog.objects.count() == 3
+    assert writer.pending() == 0
+    assert time.monotonic() - started < 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_of_a_deleted_deployment_are_dropped_not_fatal(
+    settings, deployment, project, version
+):
+    from apps.deployments.services import deployment_create
+
+    keeper = deployment_create(project=project, model_version_id=version.pk)
+    writer = PredictionLogWriter()
+    doomed = _entry(deployment)
+    kept = _entry(keeper)
+    deployment.delete()
+    writer.write([doomed, kept])
+    assert list(PredictionLog.objects.values_list("uid", flat=True)) == [kept.uid]
+
+
+@pytest.mark.django_db
+def test_queue_is_bounded(settings, deployment):
+    settings.PREDICTION_LOG_BACKGROUND = True
+    settings.PREDICTION_LOG_MAX_QUEUE = 2
+    settings.PREDICTION_LOG_INTERVAL = 60
+    writer = PredictionLogWriter()
+    writer._ensure_thread = lambda: None  # no thread: nothing drains the queue
+    writer.submit([_entry(deployment, image=None) for _ in range(5)])
+    assert writer.pending() == 2
+    assert writer.dropped == 3
+
+
+@pytest.mark.django_db
+def test_queue_is_bounded_in_bytes(settings, deployment):
+    """Entries hold their image: past PREDICTION_LOG_MAX_QUEUE_BYTES an entry keeps its row
+    but not its picture, so a slow database cannot fill the memory with photos."""
+    settings.PREDICTION_LOG_BACKGROUND = True
+    settings.PREDICTION_LOG_MAX_QUEUE_BYTES = 3 * 1024 * 1024
+    writer = PredictionLogWriter()
+    writer._ensure_thread = lambda: None  # no thread: nothing drains the queue
+    photo = b"\xff\xd8" + b"x" * (1024 * 1024)
+    writer.submit([_entry(deployment, image=photo) for _ in range(5)])
+    assert writer.pending() == 5
+    assert writer.images_dropped == 3
+    assert writer.queued_bytes() <= 3 * 1024 * 1024
+    taken = writer._take(first_timeout=None)
+    assert [e.image is not None for e in taken] == [True, True, False, False, False]
+    assert writer.queued_bytes() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_errors_are_retried_not_dropped(settings, deployment, monkeypatch):
+    """A batch the database refuses (restarting, locked) is written once it is back; the
+    image files of the failed attempts do not stay behind."""
+    from django.db import OperationalError
+
+    import apps.deployments.prediction_log as prediction_log
+
+    monkeypatch.setattr(prediction_log, "RETRY_DELAYS", (0.01,))
+    settings.PREDICTION_LOG_BACKGROUND = True
+    settings.PREDICTION_LOG_INTERVAL = 0.01
+    failures = {"left": 3}
+    real_bulk_create = PredictionLog.objects.bulk_create
+
+    def flaky(rows, *args, **kwargs):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("database is restarting")
+        return real_bulk_create(rows, *args, **kwargs)
+
+    monkeypatch.setattr(PredictionLog.objects, "bulk_create", flaky)
+    writer = PredictionLogWriter()
+    entries = [_entry(deployment) for _ in range(3)]
+    writer.submit(entries)
+    deadline = time.monotonic() + 10
+    while PredictionLog.objects.count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    writer.shutdown()
+    assert set(PredictionLog.objects.values_list("uid", flat=True)) == {e.uid for e in entries}
+    assert writer.retries == 3 and failures["left"] == 0
+    _, files = default_storage.listdir(f"predictions/{deployment.slug}/")
+    assert sorted(files) == sorted(
+        row.image.name.rsplit("/", 1)[1] for row in PredictionLog.objects.all()
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_that_fails_keeps_the_entries_queued(settings, deployment, monkeypatch):
+    from django.db import OperationalError
+
+    import apps.deployments.prediction_log as prediction_log
+
+    monkeypatch.setattr(prediction_log, "RETRY_DELAYS", (0.01,))
+    settings.PREDICTION_LOG_BACKGROUND = True
+    writer = PredictionLogWriter()
+    writer._ensure_thread = lambda: None
+
+    def down(rows, *args, **kwargs):
+        raise OperationalError("database down")
+
+    monkeypatch.setattr(PredictionLog.objects, "bulk_create", down)
+    writer.submit([_entry(deployment) for _ in range(2)])
+    assert writer.flush(attempts=2) is False
+    assert writer.pending() == 2
+    assert (
+        not default_storage.exists(f"predictions/{deployment.slug}/")
+        or not (default_storage.listdir(f"predictions/{deployment.slug}/")[1])
+    )
+    monkeypatch.undo()
+    assert writer.flush() is True
+    assert PredictionLog.objects.count() == 2
+
+
+def test_sigterm_writes_the_queue_before_the_process_stops(tmp_path):
+    """A server with no exit hook of its own (not gunicorn): SIGTERM still writes what is
+    queued, then stops the process as SIGTERM would."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    script = f"""
+import os, signal, sys, time
+from types import SimpleNamespace
+os.environ["DJANGO_SETTINGS_MODULE"] = "bakehouse.settings.test"
+import django
+django.setup()
+from apps.deployments import prediction_log
+
+written = []
+prediction_log.writer.write = lambda entries: written.extend(entries) or open({str(tmp_path / "written")!r}, "w").write(str(len(written)))
+from django.test import override_settings
+with override_settings(PREDICTION_LOG_BACKGROUND=True, PREDICTION_LOG_INTERVAL=60):
+    prediction_log.writer.submit([SimpleNamespace(image=None) for _ in range(2)])
+    print("queued", flush=True)
+    time.sleep(60)
+"""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == "queued", process.stderr.read()
+        time.sleep(0.3)
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(30) == -signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert (tmp_path / "written").read_text() == "2"

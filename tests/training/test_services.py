@@ -1,4 +1,5 @@
-"""Training job services: creating (and refusing), cancelling, claiming, reaping."""
+"""Training job services: creating (and refusing), cancelling, claiming, reaping (through
+the job machine, ``apps.core.jobs``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
+from apps.core.jobs import job_claim, job_finish, jobs_reap
 from apps.datasets.models import Image
 from apps.projects.models import Project
 from apps.training.models import ModelVersion, TrainingJob
@@ -16,7 +18,6 @@ from apps.training.services import (
     training_job_cancel,
     training_job_create,
     training_job_run,
-    training_jobs_reap_stale,
 )
 from tests.factories import ImageFactory, LabelFactory, ProjectFactory
 
@@ -42,7 +43,7 @@ def test_create_freezes_snapshot_and_dispatches_after_commit(
     assert sent == []  # nothing is queued before the commit
     for callback in callbacks:
         callback()
-    assert sent == [{"args": [job.pk]}]
+    assert sent == [{"args": [job.pk], "retry": False}]
 
     job.refresh_from_db()
     assert job.status == TrainingJob.Status.QUEUED
@@ -213,12 +214,12 @@ def test_reaper_requeues_a_stale_job_with_attempts_left(
     stale = _job(project, status="running", attempts=1, worker="w:1", heartbeat_at=old)
     fresh = _job(project, status="running", attempts=1, heartbeat_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
-        assert training_jobs_reap_stale(stale_after=8) == 1
+        assert jobs_reap(stale_after=8) == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert stale.status == "queued" and stale.worker == "" and stale.error == ""
     assert "stopped sending heartbeats" in stale.log
-    assert sent == [{"args": [stale.pk]}]
+    assert sent == [{"args": [stale.pk], "retry": False}]
     assert fresh.status == "running"
 
 
@@ -226,7 +227,7 @@ def test_reaper_fails_a_stale_job_without_attempts_left(project, settings):
     settings.JOB_MAX_ATTEMPTS = 2
     old = timezone.now() - timedelta(seconds=60)
     job = _job(project, status="running", attempts=2, heartbeat_at=old)
-    assert training_jobs_reap_stale(stale_after=8) == 1
+    assert jobs_reap(stale_after=8) == 1
     job.refresh_from_db()
     assert job.status == "failed" and job.finished_at is not None
     assert job.error == LOST_WORKER_ERROR
@@ -236,7 +237,7 @@ def test_reaper_fails_a_stale_job_without_attempts_left(project, settings):
 def test_reaper_cancels_a_stale_job_whose_cancel_was_requested(project):
     old = timezone.now() - timedelta(seconds=60)
     job = _job(project, status="running", attempts=1, heartbeat_at=old, cancel_requested=True)
-    training_jobs_reap_stale(stale_after=8)
+    jobs_reap(stale_after=8)
     job.refresh_from_db()
     assert job.status == "cancelled"
 
@@ -245,7 +246,7 @@ def test_reaper_leaves_queued_and_finished_jobs_alone(project):
     old = timezone.now() - timedelta(seconds=60)
     for status in ("queued", "succeeded", "failed"):
         _job(project, status=status, heartbeat_at=old)
-    assert training_jobs_reap_stale(stale_after=8) == 0
+    assert jobs_reap(stale_after=8) == 0
     assert set(TrainingJob.objects.values_list("status", flat=True)) == {
         "queued",
         "succeeded",
@@ -256,16 +257,14 @@ def test_reaper_leaves_queued_and_finished_jobs_alone(project):
 def test_a_reaped_job_is_run_by_the_next_claim_and_the_old_attempt_cannot_close_it(
     project, settings
 ):
-    from apps.training.services import _finish, _training_job_claim
-
     settings.JOB_MAX_ATTEMPTS = 3
     old = timezone.now() - timedelta(seconds=60)
     job = _job(project, status="running", attempts=1, heartbeat_at=old)
-    training_jobs_reap_stale(stale_after=8)
-    claimed = _training_job_claim(job.pk)
+    jobs_reap(stale_after=8)
+    claimed = job_claim(TrainingJob, job.pk)
     assert claimed is not None and claimed.attempts == 2 and claimed.status == "running"
     # The first attempt (say its worker was only frozen) cannot overwrite the new one.
-    assert _finish(job, 1, status="failed", error="late") is False
+    assert job_finish(job, status="failed", error="late") is False
     job.refresh_from_db()
     assert job.status == "running" and job.error == ""
 
@@ -277,5 +276,5 @@ def test_training_runs_on_its_own_queue():
 
     route = app.amqp.router.route
     assert route({}, "training.run_job")["queue"].name == "training"
-    for name in ("training.compute_embeddings", "datasets.run_import", "core.reap_stale_jobs"):
+    for name in ("training.embed_images", "datasets.run_import", "core.reap_stale_jobs"):
         assert route({}, name)["queue"].name == "default"

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { mockApi } from "../test/utils";
-import { api, ApiError, apiUrl, csrfHeaders, errorFromBody, errorMessage, fieldError, getCookie, statusMessage } from "./client";
+import { apiClient, ApiError, apiUrl, call, csrfHeaders, errorFromBody, errorMessage, fieldError, getCookie, statusMessage } from "./client";
 
 function setCookie(value: string) {
   document.cookie = value;
@@ -26,18 +26,18 @@ describe("cookies and CSRF", () => {
   it("sends the CSRF header and same-origin credentials on a JSON POST", async () => {
     setCookie("csrftoken=abc");
     const { calls, fetchMock } = mockApi({ "POST /api/v1/projects/": { status: 201, body: { id: 7 } } });
-    const answer = await api<{ id: number }>("projects/", { json: { name: "x" } });
+    const answer = await call(apiClient.POST("/api/v1/projects/", { body: { name: "x" } }));
     expect(answer.id).toBe(7);
     expect(calls[0].headers["X-CSRFToken"]).toBe("abc");
     expect(calls[0].headers["Content-Type"]).toBe("application/json");
     expect(calls[0].body).toEqual({ name: "x" });
-    expect(fetchMock.mock.calls[0][1]?.credentials).toBe("same-origin");
+    expect((fetchMock.mock.calls[0][0] as Request).credentials).toBe("same-origin");
   });
 
   it("does not send the CSRF header on GET", async () => {
     setCookie("csrftoken=abc");
     const { calls } = mockApi({ "GET /api/v1/auth/me/": { body: { id: 1 } } });
-    await api("auth/me/");
+    await call(apiClient.GET("/api/v1/auth/me/"));
     expect(calls[0].headers["X-CSRFToken"]).toBeUndefined();
   });
 });
@@ -50,7 +50,8 @@ describe("errors", () => {
         body: { error: { code: "invalid", message: "Wrong user name or password.", fields: { password: ["Too short."] } } },
       },
     });
-    const error = (await api("auth/login/", { json: {} }).catch((e: unknown) => e)) as ApiError;
+    const body = { username: "ann", password: "x" };
+    const error = (await call(apiClient.POST("/api/v1/auth/login/", { body })).catch((e: unknown) => e)) as ApiError;
     expect(error).toBeInstanceOf(ApiError);
     expect(error.message).toBe("Wrong user name or password.");
     expect(error.status).toBe(400);
@@ -61,7 +62,7 @@ describe("errors", () => {
 
   it("never shows an HTML error page or a stack trace", async () => {
     mockApi({ "GET /api/v1/projects/": { status: 502, text: "<html><body>Traceback (most recent call last)</body></html>" } });
-    const error = (await api("projects/").catch((e: unknown) => e)) as ApiError;
+    const error = (await call(apiClient.GET("/api/v1/projects/")).catch((e: unknown) => e)) as ApiError;
     expect(error.message).toBe(statusMessage(502));
     expect(error.message).not.toMatch(/Traceback|<html/);
   });
@@ -71,7 +72,7 @@ describe("errors", () => {
       throw new TypeError("Failed to fetch");
     };
     vi.stubGlobal("fetch", fetchMock);
-    const error = (await api("health/").catch((e: unknown) => e)) as ApiError;
+    const error = (await call(apiClient.GET("/api/v1/health/")).catch((e: unknown) => e)) as ApiError;
     expect(error).toBeInstanceOf(ApiError);
     expect(error.status).toBe(0);
     expect(errorMessage(error)).toMatch(/Could not reach/);
@@ -140,7 +141,7 @@ describe("xhrUpload", () => {
   it("posts the files with the CSRF header, reports progress, and reads the report", async () => {
     setCookie("csrftoken=tok");
     vi.stubGlobal("XMLHttpRequest", FakeXhr);
-    const { imageUpload } = await import("./endpoints");
+    const { imageUpload } = await import("./uploads");
     const progress: number[] = [];
     const files = [new File(["a"], "a.jpg"), new File(["b"], "b.jpg")];
     const promise = imageUpload(3, files, { label: "ants", onProgress: (p) => progress.push(p.loaded / p.total) });
@@ -162,7 +163,7 @@ describe("xhrUpload", () => {
 
   it("rejects with the server's message when the batch is refused", async () => {
     vi.stubGlobal("XMLHttpRequest", FakeXhr);
-    const { imageUpload } = await import("./endpoints");
+    const { imageUpload } = await import("./uploads");
     const promise = imageUpload(3, [new File(["a"], "a.jpg")], {});
     const xhr = FakeXhr.last;
     xhr.status = 413;

@@ -4,7 +4,10 @@
  * The browser is authenticated by Django's session cookie; unsafe requests carry the
  * CSRF token from the `csrftoken` cookie in `X-CSRFToken`. Every API error has the shape
  * `{"error": {"code", "message", "fields"?}}`; callers show `message`, never the raw body.
+ * Requests go through `apiClient`, typed by the schema drf-spectacular generates.
  */
+import createClient from "openapi-fetch";
+import type { paths } from "./schema";
 
 export const API_ROOT = "/api/v1/";
 
@@ -111,57 +114,67 @@ export function apiUrl(path: string, query?: Record<string, QueryValue>): string
   return qs ? `${url}?${qs}` : url;
 }
 
-export interface RequestOptions {
-  method?: string;
-  json?: unknown;
-  form?: FormData;
-  query?: Record<string, QueryValue>;
-  signal?: AbortSignal;
-  headers?: Record<string, string>;
+/**
+ * A request whose multipart body (FormData) is kept aside and handed to fetch as it is: the
+ * browser builds the body and its boundary itself, and nothing copies the files into a stream.
+ */
+class ApiRequest extends Request {
+  readonly form: FormData | undefined;
+
+  constructor(input: RequestInfo | URL, init?: RequestInit) {
+    const form = init?.body instanceof FormData ? init.body : undefined;
+    super(input, form ? { ...init, body: undefined } : init);
+    this.form = form;
+  }
 }
 
-async function readBody(response: Response): Promise<unknown> {
-  if (response.status === 204) return null;
-  const text = await response.text();
-  if (!text) return null;
-  const type = response.headers.get("content-type") ?? "";
-  if (type.includes("json")) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text;
-    }
-  }
-  return text;
+/** The typed API client (openapi-fetch over the generated schema, `make api-types`). */
+export const apiClient = createClient<paths>({
+  // Absolute, so the client also works where Request needs one (tests); same origin in a browser.
+  baseUrl: typeof location === "undefined" ? "" : location.origin,
+  credentials: "same-origin",
+  Request: ApiRequest,
+  // Looked up at call time, not captured once: tests replace the global fetch.
+  fetch: (request: Request) =>
+    request instanceof ApiRequest && request.form
+      ? globalThis.fetch(request, { body: request.form })
+      : globalThis.fetch(request),
+});
+
+apiClient.use({
+  onRequest({ request }) {
+    request.headers.set("Accept", "application/json");
+    for (const [key, value] of Object.entries(csrfHeaders(request.method))) request.headers.set(key, value);
+    return request;
+  },
+});
+
+/** What an openapi-fetch call resolves to. */
+interface FetchResult {
+  data?: unknown;
+  error?: unknown;
+  response: Response;
 }
 
-/** Calls the API and answers the parsed JSON; throws ApiError with a readable message on any failure. */
-export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
-  const method = (options.method ?? (options.json !== undefined || options.form ? "POST" : "GET")).toUpperCase();
-  const headers: Record<string, string> = { Accept: "application/json", ...csrfHeaders(method), ...options.headers };
-  let body: BodyInit | undefined;
-  if (options.form) {
-    body = options.form; // the browser sets the multipart boundary itself
-  } else if (options.json !== undefined) {
-    headers["Content-Type"] = "application/json";
-    body = JSON.stringify(options.json);
-  }
-  let response: Response;
+/** The answer's data; null for an operation that answers no content (204). */
+export type Answer<R extends FetchResult> = [Exclude<R["data"], undefined>] extends [never]
+  ? null
+  : Exclude<R["data"], undefined>;
+
+/**
+ * Awaits a typed client call and answers the parsed JSON; throws ApiError with a readable
+ * message on any failure (status 0 when the server could not be reached).
+ */
+export async function call<R extends FetchResult>(pending: Promise<R>): Promise<Answer<R>> {
+  let result: R;
   try {
-    response = await fetch(apiUrl(path, options.query), {
-      method,
-      headers,
-      body,
-      credentials: "same-origin",
-      signal: options.signal,
-    });
+    result = await pending;
   } catch (error) {
-    if (error instanceof DOMException && error.name === "AbortError") throw error;
+    if (error instanceof Error && error.name === "AbortError") throw error;
     throw new ApiError(statusMessage(0), { status: 0, code: "network" });
   }
-  const parsed = await readBody(response);
-  if (!response.ok) throw errorFromBody(response.status, parsed);
-  return parsed as T;
+  if (!result.response.ok) throw errorFromBody(result.response.status, result.error ?? null);
+  return (result.data ?? null) as Answer<R>;
 }
 
 export interface UploadProgress {

@@ -12,10 +12,8 @@ import {
   UnstyledButton,
 } from "@mantine/core";
 import { IconChevronDown, IconFolders, IconLogout, IconPlus, IconUser } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Link, Outlet, useMatch, useNavigate } from "react-router";
-import { authLogout } from "../api/endpoints";
-import { keys, useHealth, useMe, useProjects } from "../api/hooks";
+import { useHealth, useLogout, useMe, useProjects } from "../api/hooks";
 import { Logo } from "./Logo";
 
 function HealthBadge() {
@@ -80,18 +78,10 @@ function ProjectSwitcher({ projectId }: { projectId: number }) {
 
 export function AppLayout() {
   const me = useMe();
-  const queryClient = useQueryClient();
   const navigate = useNavigate();
   const match = useMatch("/projects/:projectId/*");
   const projectId = match ? Number(match.params.projectId) : null;
-  const logout = useMutation({
-    mutationFn: authLogout,
-    onSuccess: () => {
-      queryClient.clear();
-      queryClient.setQueryData(keys.me, null);
-      navigate("/login");
-    },
-  });
+  const logout = useLogout({ onSuccess: () => navigate("/login") });
 
   return (
     <AppShell header={{ height: 60 }} padding={0}>

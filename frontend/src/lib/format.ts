@@ -155,7 +155,12 @@ export function statusColor(status: string): string {
 }
 
 /** The latest model's accuracy on a project list item, whatever the backend called the field. */
-export function projectAccuracy(project: Project): number | null {
+export function projectAccuracy(
+  project: Pick<Project, "latest_accuracy"> & {
+    latest_model_accuracy?: number | null;
+    latest_model?: { id?: number; number?: number; accuracy?: number | null } | null;
+  },
+): number | null {
   if (typeof project.latest_accuracy === "number") return project.latest_accuracy;
   if (typeof project.latest_model_accuracy === "number") return project.latest_model_accuracy;
   const model = project.latest_model;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { imageFilterQuery, imageTarget, normalizeStats, rows } from "../api/endpoints";
+import { imageFilterQuery, imageTarget, normalizeStats, rows } from "../api/adapters";
 import { orderUncertainFirst } from "../pages/deploy/PredictionLog";
 import type { PredictionLogEntry } from "../api/types";
 import { heatColor, misclassifiedIn, parseCell, rowNormalize } from "./confusion";
@@ -115,7 +115,7 @@ describe("prediction log order", () => {
 
 describe("version references", () => {
   it("accept an id or a nested version", async () => {
-    const { versionId } = await import("../api/endpoints");
+    const { versionId } = await import("../api/adapters");
     expect(versionId(7)).toEqual({ id: 7 });
     expect(versionId({ id: 7, number: 3 })).toEqual({ id: 7, number: 3 });
     expect(versionId(null)).toEqual({ id: null });

@@ -4,7 +4,14 @@
  * import endpoint instead (they are unpacked on the server as a background job).
  */
 import { errorMessage, type UploadProgress } from "../api/client";
-import type { UploadReport } from "../api/types";
+import type { UploadReport as FullReport } from "../api/types";
+
+/** What the uploader keeps of the server's report (the schema's IngestReport). */
+export interface UploadReport {
+  created: Array<Pick<FullReport["created"][number], "id" | "filename">>;
+  duplicates: Array<Pick<FullReport["duplicates"][number], "filename"> & Partial<FullReport["duplicates"][number]>>;
+  rejected: Array<Pick<FullReport["rejected"][number], "filename" | "error">>;
+}
 
 export const BATCH_SIZE = 8;
 export const CONCURRENCY = 3;
@@ -69,7 +76,7 @@ export function outcomesForBatch(names: readonly string[], report: Partial<Uploa
   };
   for (const item of report.rejected ?? []) claim(item.filename, { status: "rejected", message: item.error });
   for (const item of report.duplicates ?? [])
-    claim(item.filename, { status: "duplicate", message: item.error ?? "Already in this project" });
+    claim(item.filename, { status: "duplicate", message: "Already in this project" });
   for (const item of report.created ?? []) claim(item.filename, { status: "created" });
   // A file the server did not mention was accepted (the request succeeded).
   return outcomes.map((o) => o ?? { status: "created" });

@@ -16,6 +16,19 @@ export interface MockCall {
 
 type Handler = (call: MockCall) => { status?: number; body?: unknown; text?: string };
 
+/** Request headers as a record that answers any spelling of a name ("X-CSRFToken"). */
+function headerRecord(headers: Headers): Record<string, string> {
+  return new Proxy({} as Record<string, string>, {
+    get: (_target, name) => (typeof name === "string" ? (headers.get(name) ?? undefined) : undefined),
+    has: (_target, name) => typeof name === "string" && headers.has(name),
+    ownKeys: () => [...headers.keys()],
+    getOwnPropertyDescriptor: (_target, name) =>
+      typeof name === "string" && headers.has(name)
+        ? { value: headers.get(name), enumerable: true, configurable: true }
+        : undefined,
+  });
+}
+
 
 /**
  * Replaces fetch with a table of "METHOD /path" -> answer. Unknown requests answer 404 in
@@ -26,10 +39,13 @@ type Answer = { status?: number; body?: unknown; text?: string };
 export function mockApi(routes: Record<string, Handler | Answer>) {
   const calls: MockCall[] = [];
   const fetchMock = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
-    const url = String(input);
-    const method = (init.method ?? "GET").toUpperCase();
-    const headers = (init.headers ?? {}) as Record<string, string>;
-    let body: unknown = init.body;
+    // The typed client (openapi-fetch) sends a Request with an absolute same-origin URL.
+    const request = input instanceof Request ? input : null;
+    const rawUrl = request ? request.url : String(input);
+    const url = rawUrl.startsWith(location.origin) ? rawUrl.slice(location.origin.length) : rawUrl;
+    const method = (request?.method ?? init.method ?? "GET").toUpperCase();
+    const headers = request ? headerRecord(request.headers) : ((init.headers ?? {}) as Record<string, string>);
+    let body: unknown = init.body ?? (request?.body ? await request.clone().text() : undefined);
     if (typeof body === "string") {
       try {
         body = JSON.parse(body);

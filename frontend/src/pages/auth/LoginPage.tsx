@@ -1,25 +1,18 @@
 import { Alert, Anchor, Button, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
 import { IconAlertCircle } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 import { errorMessage } from "../../api/client";
-import { authLogin } from "../../api/endpoints";
-import { keys, useAuthConfig } from "../../api/hooks";
+import { useAuthConfig, useLogin } from "../../api/hooks";
 import { AuthCard } from "./AuthCard";
 
 export function LoginPage() {
   const [params] = useSearchParams();
-  const queryClient = useQueryClient();
   const config = useAuthConfig();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
-  const login = useMutation({
-    mutationFn: authLogin,
-    meta: { inlineError: true },
-    // Setting the user sends RedirectIfAuthed on to ?next=.
-    onSuccess: (user) => queryClient.setQueryData(keys.me, user),
-  });
+  // Setting the user sends RedirectIfAuthed on to ?next=.
+  const login = useLogin({ inlineError: true });
 
   const submit = (event: FormEvent) => {
     event.preventDefault();

@@ -1,24 +1,17 @@
 import { Alert, Anchor, Button, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
 import { IconAlertCircle, IconLock } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link } from "react-router";
 import { errorMessage, fieldError } from "../../api/client";
-import { authSignup } from "../../api/endpoints";
-import { keys, useAuthConfig } from "../../api/hooks";
+import { useAuthConfig, useSignup } from "../../api/hooks";
 import { AuthCard } from "./AuthCard";
 
 export function SignupPage() {
-  const queryClient = useQueryClient();
   const config = useAuthConfig();
   const [username, setUsername] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const signup = useMutation({
-    mutationFn: authSignup,
-    meta: { inlineError: true },
-    onSuccess: ({ id, username: name, email: mail }) => queryClient.setQueryData(keys.me, { id, username: name, email: mail }),
-  });
+  const signup = useSignup({ inlineError: true });
 
   if (config.data?.signup_enabled === false) {
     return (

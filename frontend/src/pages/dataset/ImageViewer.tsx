@@ -30,11 +30,11 @@ function History({ projectId, imageId }: { projectId: number; imageId: number })
   if (!history.data.length) return <Text size="xs" c="dimmed">No label changes yet.</Text>;
   return (
     <Timeline bulletSize={18} lineWidth={2} active={history.data.length}>
-      {history.data.slice(0, 20).map((event, i) => {
-        const from = event.old_label ?? event.old_label_name;
-        const to = event.new_label ?? event.new_label_name;
+      {history.data.slice(0, 20).map((event) => {
+        const from = event.old_label;
+        const to = event.new_label;
         return (
-          <Timeline.Item key={event.id ?? i} bullet={<IconTag size={10} />}>
+          <Timeline.Item key={event.id} bullet={<IconTag size={10} />}>
             <Text size="xs">
               {to ? (
                 <>
@@ -110,7 +110,7 @@ export function ImageViewer(props: ImageViewerProps) {
             <Box pos="relative" bg="dark.8" style={{ borderRadius: 8, overflow: "hidden" }}>
               <Center h="min(68vh, 640px)">
                 <img
-                  src={image.file_url}
+                  src={image.file_url ?? undefined}
                   alt={image.filename}
                   style={{ maxWidth: "100%", maxHeight: "min(68vh, 640px)", objectFit: "contain", display: "block" }}
                   data-testid="viewer-image"

@@ -1,12 +1,9 @@
 import { Alert, Anchor, Badge, Button, Collapse, Group, List, Progress, Stack, Text } from "@mantine/core";
 import { IconFileZip } from "@tabler/icons-react";
-import { useMutation } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
-import { importRetry } from "../../api/endpoints";
-import { useImportJob, useImports } from "../../api/hooks";
+import { useDatasetRefresh, useImportJob, useImportRetry, useImports } from "../../api/hooks";
 import type { ImportJob } from "../../api/types";
 import { formatNumber, formatRelative, isActive, statusColor, statusLabel } from "../../lib/format";
-import { useDatasetRefresh } from "./useDatasetRefresh";
 
 function ImportReport({ jobId }: { jobId: number }) {
   const job = useImportJob(jobId);
@@ -46,7 +43,7 @@ function ImportReport({ jobId }: { jobId: number }) {
 function ImportRow({ job }: { job: ImportJob }) {
   const [open, setOpen] = useState(false);
   const active = isActive(job.status);
-  const retry = useMutation({ mutationFn: () => importRetry(job.id) });
+  const retry = useImportRetry(job.id);
   const counts = job.counts ?? {
     created: job.report?.created?.length,
     duplicates: job.report?.duplicates?.length,

@@ -47,7 +47,7 @@ const Thumb = memo(function Thumb({ item, index, size, selected, focused, labelI
         if (e.shiftKey) e.preventDefault();
       }}
     >
-      <img src={item.thumbnail_url} alt={item.filename} loading="lazy" decoding="async" draggable={false} />
+      <img src={item.thumbnail_url ?? undefined} alt={item.filename} loading="lazy" decoding="async" draggable={false} />
       <Checkbox
         className="thumb-check"
         size="sm"

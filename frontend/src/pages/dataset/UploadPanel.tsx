@@ -26,15 +26,13 @@ import {
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useCallback, useMemo, useReducer, useRef, useState } from "react";
 import { errorMessage } from "../../api/client";
-import { imageUpload, importUpload } from "../../api/endpoints";
-import { useQueryClient } from "@tanstack/react-query";
-import { keys } from "../../api/hooks";
+import { imageUpload, importUpload } from "../../api/uploads";
+import { useImportsChanged, useThrottledRefresh } from "../../api/hooks";
 import type { Label } from "../../api/types";
 import { formatBytes, formatNumber, plural } from "../../lib/format";
 import { notifyError } from "../../lib/notify";
 import { folderOf, partitionFiles, uploadInBatches, type FileOutcome, type FileStatus } from "../../lib/upload";
 import { ImportJobs } from "./ImportJobs";
-import { useThrottledRefresh } from "./useDatasetRefresh";
 
 interface FileEntry {
   name: string;
@@ -193,7 +191,7 @@ export function UploadPanel({ projectId, labels }: { projectId: number; labels: 
   // How many entries the list holds, kept in a ref so two quick drops get distinct indexes.
   const fileCount = useRef(0);
   const refresh = useThrottledRefresh(projectId);
-  const queryClient = useQueryClient();
+  const importsChanged = useImportsChanged(projectId);
 
   const startImages = useCallback(
     async (files: FileWithPath[]) => {
@@ -244,12 +242,12 @@ export function UploadPanel({ projectId, labels }: { projectId: number; labels: 
           onProgress: (p) => dispatch({ type: "archive-update", key, progress: p.total ? p.loaded / p.total : 0 }),
         });
         dispatch({ type: "archive-update", key, progress: 1, jobId: job.id });
-        queryClient.invalidateQueries({ queryKey: keys.imports(projectId) });
+        importsChanged();
       } catch (error) {
         dispatch({ type: "archive-update", key, error: errorMessage(error) });
       }
     },
-    [label, projectId, queryClient],
+    [importsChanged, label, projectId],
   );
 
   const onDrop = (dropped: FileWithPath[]) => {

@@ -14,43 +14,36 @@ import {
   Tooltip,
 } from "@mantine/core";
 import { IconAlertTriangle, IconCheck, IconCopy, IconKey, IconTrash } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { apiKeyCreate, apiKeyRevoke } from "../../api/endpoints";
-import { keys, useApiKeys } from "../../api/hooks";
-import type { ApiKey } from "../../api/types";
+import { useApiKeyCreate, useApiKeyRevoke, useApiKeys } from "../../api/hooks";
+import type { ApiKey, NewApiKey } from "../../api/types";
 import { ErrorState } from "../../components/States";
 import { formatDateTime } from "../../lib/format";
 import { notifySuccess } from "../../lib/notify";
 
 export function ApiKeys({ slug, onCreated }: { slug: string; onCreated: (key: string) => void }) {
-  const queryClient = useQueryClient();
   const list = useApiKeys(slug);
   const [name, setName] = useState("");
-  const [shown, setShown] = useState<ApiKey | null>(null);
+  const [shown, setShown] = useState<NewApiKey | null>(null);
   const [revoking, setRevoking] = useState<ApiKey | null>(null);
 
-  const create = useMutation({
-    mutationFn: () => apiKeyCreate(slug, name.trim() || "API key"),
+  const create = useApiKeyCreate(slug, {
     onSuccess: (key) => {
       setName("");
       setShown(key);
       if (key.key) onCreated(key.key);
-      queryClient.invalidateQueries({ queryKey: keys.apiKeys(slug) });
     },
   });
-  const revoke = useMutation({
-    mutationFn: (key: ApiKey) => apiKeyRevoke(slug, key.id),
+  const revoke = useApiKeyRevoke(slug, {
     onSuccess: () => {
       setRevoking(null);
       notifySuccess("The key was revoked. Programs using it now get an error.");
-      queryClient.invalidateQueries({ queryKey: keys.apiKeys(slug) });
     },
   });
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    create.mutate();
+    create.mutate(name.trim() || "API key");
   };
   const active = (list.data ?? []).filter((k) => !k.revoked);
 
@@ -103,7 +96,7 @@ export function ApiKeys({ slug, onCreated }: { slug: string; onCreated: (key: st
                     <Code>{k.prefix}…</Code>
                   </Table.Td>
                   <Table.Td>
-                    <Text size="xs">{formatDateTime(k.created ?? k.created_at)}</Text>
+                    <Text size="xs">{formatDateTime(k.created)}</Text>
                   </Table.Td>
                   <Table.Td>
                     <Tooltip label="Revoke">

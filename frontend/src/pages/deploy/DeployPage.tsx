@@ -19,11 +19,9 @@ import {
   Tooltip,
 } from "@mantine/core";
 import { IconCheck, IconCopy, IconRocket, IconTrash } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
-import { deploymentCreate, deploymentDelete, deploymentUpdate } from "../../api/endpoints";
-import { keys, useDeployments, useModels } from "../../api/hooks";
+import { useDeploymentCreate, useDeploymentDelete, useDeploymentUpdate, useDeployments, useModels } from "../../api/hooks";
 import type { Deployment, ModelVersion } from "../../api/types";
 import { EmptyState, ErrorState, PageLoader } from "../../components/States";
 import { formatDateTime, formatPercent } from "../../lib/format";
@@ -53,13 +51,10 @@ function NewDeployment({
   initialVersion: number | null;
   onCreated: (d: Deployment) => void;
 }) {
-  const queryClient = useQueryClient();
   const [version, setVersion] = useState<string | null>(String(initialVersion ?? models[0]?.id ?? ""));
   const [name, setName] = useState("");
-  const create = useMutation({
-    mutationFn: () => deploymentCreate(projectId, { model_version: Number(version), name: name.trim() || undefined }),
+  const create = useDeploymentCreate(projectId, {
     onSuccess: (d) => {
-      queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
       notifySuccess(`The API answers at ${absoluteUrl(d.predict_url)}`, "Deployed");
       setName("");
       onCreated(d);
@@ -67,7 +62,7 @@ function NewDeployment({
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (version) create.mutate();
+    if (version) create.mutate({ model_version: Number(version), name: name.trim() || undefined });
   };
   return (
     <form onSubmit={submit}>
@@ -99,35 +94,31 @@ function NewDeployment({
 }
 
 function DeploymentPanel({ deployment, models, projectId }: { deployment: Deployment; models: ModelVersion[]; projectId: number }) {
-  const queryClient = useQueryClient();
   const [, setParams] = useSearchParams();
-  const [target, setTarget] = useState<string | null>(String(deployment.model_version));
+  const live = deployment.model_version;
+  const [target, setTarget] = useState<string | null>(String(live.id));
   const [threshold, setThreshold] = useState(deployment.threshold);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [freshKey, setFreshKey] = useState<string | null>(null);
-  useEffect(() => setTarget(String(deployment.model_version)), [deployment.model_version]);
+  useEffect(() => setTarget(String(live.id)), [live.id]);
   useEffect(() => setThreshold(deployment.threshold), [deployment.threshold]);
 
-  const current = models.find((m) => m.id === deployment.model_version);
+  const current = models.find((m) => m.id === live.id);
   const previous = current ? models.find((m) => m.number < current.number) : undefined;
   const url = absoluteUrl(deployment.predict_url);
 
-  const update = useMutation({
-    mutationFn: (body: Parameters<typeof deploymentUpdate>[1]) => deploymentUpdate(deployment.slug, body),
+  const update = useDeploymentUpdate(projectId, deployment.slug, {
     onSuccess: (d, body) => {
-      queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
       if (body.model_version !== undefined) {
-        const m = models.find((x) => x.id === d.model_version);
-        notifySuccess(`The API now answers with model v${m?.number ?? d.model_version_number ?? "?"}.`, "Switched");
+        const m = models.find((x) => x.id === d.model_version.id);
+        notifySuccess(`The API now answers with model v${m?.number ?? d.model_version.number ?? "?"}.`, "Switched");
       }
     },
   });
-  const remove = useMutation({
-    mutationFn: () => deploymentDelete(deployment.slug),
+  const remove = useDeploymentDelete(projectId, deployment.slug, {
     onSuccess: () => {
       setConfirmDelete(false);
       setParams({}, { replace: true });
-      queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
       notifySuccess("The deployment was removed; its URL and keys no longer work.");
     },
   });
@@ -143,7 +134,7 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
                   {deployment.name || deployment.slug}
                 </Title>
                 <Badge color="teal" variant="light" data-testid="deployment-version">
-                  Serving v{current?.number ?? deployment.model_version_number ?? "?"}
+                  Serving v{current?.number ?? live.number ?? "?"}
                 </Badge>
               </Group>
               <Text size="xs" c="dimmed">
@@ -196,7 +187,7 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
                 />
                 <Button
                   variant="light"
-                  disabled={!target || Number(target) === deployment.model_version}
+                  disabled={!target || Number(target) === live.id}
                   loading={update.isPending && update.variables?.model_version !== undefined}
                   onClick={() => update.mutate({ model_version: Number(target) })}
                   data-testid="switch-version"

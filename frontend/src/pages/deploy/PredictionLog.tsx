@@ -13,11 +13,10 @@ import {
   Text,
 } from "@mantine/core";
 import { IconCheck, IconDatabasePlus, IconPhoto } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useSearchParams } from "react-router";
-import { predictionAddToDataset, rows } from "../../api/endpoints";
-import { keys, useLabels, usePredictions } from "../../api/hooks";
+import { rows } from "../../api/adapters";
+import { useLabels, usePredictionAddToDataset, usePredictions } from "../../api/hooks";
 import type { PredictionLogEntry } from "../../api/types";
 import { ErrorState } from "../../components/States";
 import { formatLatency, formatPercent, formatRelative } from "../../lib/format";
@@ -30,11 +29,9 @@ export function orderUncertainFirst(uncertain: PredictionLogEntry[], all: Predic
 }
 
 function AddToDataset({ entry, slug, projectId, labels }: { entry: PredictionLogEntry; slug: string; projectId: number; labels: string[] }) {
-  const queryClient = useQueryClient();
   const [opened, setOpened] = useState(false);
   const [label, setLabel] = useState<string | null>(entry.label);
-  const add = useMutation({
-    mutationFn: () => predictionAddToDataset(slug, entry.id, label as string),
+  const add = usePredictionAddToDataset(slug, projectId, entry.id, {
     onSuccess: (answer) => {
       setOpened(false);
       notifySuccess(
@@ -42,9 +39,6 @@ function AddToDataset({ entry, slug, projectId, labels }: { entry: PredictionLog
           ? `Added to the data set as “${label}”.`
           : `The data set already had this image; it is labeled “${answer.label ?? label}” now.`,
       );
-      queryClient.invalidateQueries({ queryKey: ["deployments", slug, "predictions"] });
-      queryClient.invalidateQueries({ queryKey: keys.images(projectId) });
-      queryClient.invalidateQueries({ queryKey: keys.stats(projectId) });
     },
   });
   if (entry.added_image) {
@@ -85,7 +79,7 @@ function AddToDataset({ entry, slug, projectId, labels }: { entry: PredictionLog
             comboboxProps={{ withinPortal: false }}
             data-testid="add-to-dataset-label"
           />
-          <Button size="xs" loading={add.isPending} disabled={!label} onClick={() => add.mutate()} data-testid="add-to-dataset-confirm">
+          <Button size="xs" loading={add.isPending} disabled={!label} onClick={() => label && add.mutate(label)} data-testid="add-to-dataset-confirm">
             Add
           </Button>
         </Stack>

@@ -1,21 +1,15 @@
 import { Alert, Badge, Card, Group, Image, Loader, Progress, Stack, Text } from "@mantine/core";
 import { Dropzone, IMAGE_MIME_TYPE } from "@mantine/dropzone";
 import { IconAlertTriangle, IconPhotoScan } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { errorMessage } from "../../api/client";
-import { deploymentTry } from "../../api/endpoints";
+import { useDeploymentTry } from "../../api/hooks";
 import { formatLatency, formatPercent } from "../../lib/format";
 
 /** Drop an image, see what the deployed model says: the same answer other programs get. */
 export function TryIt({ slug }: { slug: string }) {
-  const queryClient = useQueryClient();
   const [preview, setPreview] = useState<string | null>(null);
-  const predict = useMutation({
-    mutationFn: (file: File) => deploymentTry(slug, file),
-    meta: { inlineError: true },
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["deployments", slug, "predictions"] }),
-  });
+  const predict = useDeploymentTry(slug, { inlineError: true });
   useEffect(
     () => () => {
       if (preview) URL.revokeObjectURL(preview);

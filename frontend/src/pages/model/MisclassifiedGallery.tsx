@@ -1,10 +1,8 @@
 import { AspectRatio, Badge, Button, Card, Center, Group, Select, SimpleGrid, Skeleton, Stack, Text } from "@mantine/core";
 import { IconCheck, IconMoodHappy, IconPhotoOff } from "@tabler/icons-react";
-import { useMutation, useQueries, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ApiError } from "../../api/client";
-import { imageGet, imageUpdate } from "../../api/endpoints";
-import { keys, useLabels } from "../../api/hooks";
+import { useImageRelabel, useImagesById, useLabels } from "../../api/hooks";
 import type { ImageItem, Misclassified, ModelVersion } from "../../api/types";
 import { misclassifiedIn } from "../../lib/confusion";
 import { formatNumber, formatPercent } from "../../lib/format";
@@ -27,17 +25,9 @@ function MistakeCard({
   missing: boolean;
   labelNames: string[];
 }) {
-  const queryClient = useQueryClient();
   const [choice, setChoice] = useState<string | null>(null);
-  const fix = useMutation({
-    mutationFn: (label: string) => imageUpdate(projectId, mistake.id, { label }),
-    onSuccess: (updated) => {
-      queryClient.setQueryData(keys.image(projectId, mistake.id), updated);
-      queryClient.invalidateQueries({ queryKey: keys.images(projectId) });
-      queryClient.invalidateQueries({ queryKey: keys.stats(projectId) });
-      queryClient.invalidateQueries({ queryKey: keys.labels(projectId) });
-      notifySuccess(`Relabeled as “${updated.label}”. Train again to use the fix.`);
-    },
+  const fix = useImageRelabel(projectId, mistake.id, {
+    onSuccess: (updated) => notifySuccess(`Relabeled as “${updated.label}”. Train again to use the fix.`),
   });
   const current = image?.label ?? null;
   const fixed = current !== null && current !== mistake.true;
@@ -58,7 +48,7 @@ function MistakeCard({
               </Stack>
             </Center>
           ) : (
-            <img src={image.thumbnail_url} alt={image.filename} loading="lazy" style={{ objectFit: "cover" }} />
+            <img src={image.thumbnail_url ?? undefined} alt={image.filename} loading="lazy" style={{ objectFit: "cover" }} />
           )}
         </AspectRatio>
       </Card.Section>
@@ -138,14 +128,10 @@ export function MisclassifiedGallery({
   const all = model.metrics.misclassified ?? [];
   const mistakes = misclassifiedIn(all, cellRef).sort((a, b) => b.confidence - a.confidence);
   const shown = mistakes.slice(0, limit);
-  const images = useQueries({
-    queries: shown.map((m) => ({
-      queryKey: keys.image(projectId, m.id),
-      queryFn: () => imageGet(projectId, m.id),
-      staleTime: 60_000,
-      retry: false,
-    })),
-  });
+  const images = useImagesById(
+    projectId,
+    shown.map((m) => m.id),
+  );
 
   const diagonal = cell && cell.row === cell.col;
   const diagonalCount = cell ? (model.metrics.confusion_matrix?.[cell.row]?.[cell.col] ?? 0) : 0;

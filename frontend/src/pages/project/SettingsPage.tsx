@@ -17,12 +17,10 @@ import {
   Tooltip,
 } from "@mantine/core";
 import { IconCheck, IconTrash } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
 import { fieldError } from "../../api/client";
-import { labelDelete, labelUpdate, projectDelete, projectUpdate } from "../../api/endpoints";
-import { keys, useLabels } from "../../api/hooks";
+import { useLabelDelete, useLabelUpdate, useLabels, useProjectDelete, useProjectUpdate } from "../../api/hooks";
 import type { Label, TargetMetric } from "../../api/types";
 import { ErrorState } from "../../components/States";
 import { formatNumber, labelColor } from "../../lib/format";
@@ -30,29 +28,14 @@ import { notifySuccess } from "../../lib/notify";
 import { useProjectContext } from "./context";
 
 function LabelRow({ projectId, label, index }: { projectId: number; label: Label; index: number }) {
-  const queryClient = useQueryClient();
   const [name, setName] = useState(label.name);
   const [color, setColor] = useState(label.color || labelColor(label.name, index));
   const [confirm, setConfirm] = useState(false);
-  const refresh = () => {
-    queryClient.invalidateQueries({ queryKey: keys.labels(projectId) });
-    queryClient.invalidateQueries({ queryKey: keys.images(projectId) });
-    queryClient.invalidateQueries({ queryKey: keys.stats(projectId) });
-    queryClient.invalidateQueries({ queryKey: keys.project(projectId), exact: true });
-  };
-  const save = useMutation({
-    mutationFn: () => labelUpdate(projectId, label.id, { name: name.trim(), color }),
-    onSuccess: () => {
-      notifySuccess("Label saved.");
-      refresh();
-    },
-  });
-  const remove = useMutation({
-    mutationFn: () => labelDelete(projectId, label.id),
+  const save = useLabelUpdate(projectId, label.id, { onSuccess: () => notifySuccess("Label saved.") });
+  const remove = useLabelDelete(projectId, label.id, {
     onSuccess: () => {
       setConfirm(false);
       notifySuccess(`Label “${label.name}” deleted; its images are now unlabeled.`);
-      refresh();
     },
   });
   const dirty = name.trim() !== label.name || (color !== (label.color || labelColor(label.name, index)) && !!color);
@@ -68,7 +51,7 @@ function LabelRow({ projectId, label, index }: { projectId: number; label: Label
       <Table.Td w={90}>
         <Group gap={4} wrap="nowrap">
           <Tooltip label="Save">
-            <ActionIcon variant="light" disabled={!dirty || !name.trim()} loading={save.isPending} onClick={() => save.mutate()} aria-label="Save label">
+            <ActionIcon variant="light" disabled={!dirty || !name.trim()} loading={save.isPending} onClick={() => save.mutate({ name: name.trim(), color })} aria-label="Save label">
               <IconCheck size={16} />
             </ActionIcon>
           </Tooltip>
@@ -99,7 +82,6 @@ function LabelRow({ projectId, label, index }: { projectId: number; label: Label
 
 export default function SettingsPage() {
   const { project } = useProjectContext();
-  const queryClient = useQueryClient();
   const navigate = useNavigate();
   const labels = useLabels(project.id);
   const [name, setName] = useState(project.name);
@@ -110,26 +92,9 @@ export default function SettingsPage() {
   const [confirmName, setConfirmName] = useState("");
   const [deleting, setDeleting] = useState(false);
 
-  const save = useMutation({
-    mutationFn: () =>
-      projectUpdate(project.id, {
-        name: name.trim(),
-        predicts: predicts.trim(),
-        description,
-        target_metric: metric,
-        target_value: Number(target) / 100,
-      }),
-    onSuccess: (updated) => {
-      queryClient.setQueryData(keys.project(project.id), updated);
-      queryClient.invalidateQueries({ queryKey: keys.projects, exact: true });
-      notifySuccess("Project saved.");
-    },
-  });
-  const remove = useMutation({
-    mutationFn: () => projectDelete(project.id),
+  const save = useProjectUpdate(project.id, { onSuccess: () => notifySuccess("Project saved.") });
+  const remove = useProjectDelete(project.id, {
     onSuccess: () => {
-      queryClient.removeQueries({ queryKey: keys.project(project.id) });
-      queryClient.invalidateQueries({ queryKey: keys.projects, exact: true });
       notifySuccess(`Project “${project.name}” deleted.`);
       navigate("/");
     },
@@ -137,7 +102,13 @@ export default function SettingsPage() {
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    save.mutate();
+    save.mutate({
+      name: name.trim(),
+      predicts: predicts.trim(),
+      description,
+      target_metric: metric,
+      target_value: Number(target) / 100,
+    });
   };
 
   return (

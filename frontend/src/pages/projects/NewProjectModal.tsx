@@ -12,12 +12,10 @@ import {
   TextInput,
 } from "@mantine/core";
 import { IconAlertCircle } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
 import { errorMessage, fieldError } from "../../api/client";
-import { projectCreate } from "../../api/endpoints";
-import { keys } from "../../api/hooks";
+import { useProjectCreate } from "../../api/hooks";
 import type { TargetMetric } from "../../api/types";
 
 /** The tags plus any comma-separated text still in the box, without duplicates or blanks. */
@@ -33,7 +31,6 @@ export function mergeLabels(tags: string[], draft: string): string[] {
 /** The short problem definition: what to predict, which labels, what accuracy is good enough. */
 export function NewProjectModal({ opened, onClose }: { opened: boolean; onClose: () => void }) {
   const navigate = useNavigate();
-  const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [predicts, setPredicts] = useState("");
   const [labels, setLabels] = useState<string[]>([]);
@@ -43,11 +40,9 @@ export function NewProjectModal({ opened, onClose }: { opened: boolean; onClose:
   const [target, setTarget] = useState<number | string>(90);
   const [description, setDescription] = useState("");
 
-  const create = useMutation({
-    mutationFn: projectCreate,
-    meta: { inlineError: true },
+  const create = useProjectCreate({
+    inlineError: true,
     onSuccess: (project) => {
-      queryClient.invalidateQueries({ queryKey: keys.projects });
       setName("");
       setPredicts("");
       setLabels([]);

@@ -25,12 +25,18 @@ import {
   IconPlayerStop,
   IconSparkles,
 } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef } from "react";
 import { Link, useSearchParams } from "react-router";
 import { errorMessage } from "../../api/client";
-import { trainingCancel, trainingStart } from "../../api/endpoints";
-import { keys, useModel, useStats, useTrainingJob, useTrainingJobs } from "../../api/hooks";
+import {
+  useModel,
+  useStats,
+  useTrainingCancel,
+  useTrainingFinished,
+  useTrainingJob,
+  useTrainingJobs,
+  useTrainingStart,
+} from "../../api/hooks";
 import type { TrainingJob, TrainingMode } from "../../api/types";
 import { EmptyState, ErrorState, PageLoader } from "../../components/States";
 import {
@@ -153,25 +159,19 @@ function JobResult({ job, projectId, target, metric }: { job: TrainingJob; proje
 }
 
 function JobPanel({ jobId, projectId, target, metric }: { jobId: number; projectId: number; target: number; metric: string }) {
-  const queryClient = useQueryClient();
   const job = useTrainingJob(jobId);
-  const cancel = useMutation({
-    mutationFn: () => trainingCancel(jobId),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.trainingJob(jobId) }),
-  });
+  const cancel = useTrainingCancel(jobId);
+  const finished = useTrainingFinished(projectId);
   const previousStatus = useRef<string | undefined>(undefined);
   const status = job.data?.status;
 
   // When a run ends, the lists that show its result (versions, project accuracy) are stale.
   useEffect(() => {
     if (previousStatus.current && isActive(previousStatus.current) && status && !isActive(status)) {
-      queryClient.invalidateQueries({ queryKey: keys.trainingJobs(projectId) });
-      queryClient.invalidateQueries({ queryKey: keys.models(projectId) });
-      queryClient.invalidateQueries({ queryKey: keys.project(projectId), exact: true });
-      queryClient.invalidateQueries({ queryKey: keys.projects, exact: true });
+      finished();
     }
     previousStatus.current = status;
-  }, [status, projectId, queryClient]);
+  }, [status, finished]);
 
   if (job.isPending) return <PageLoader />;
   if (job.isError) return <ErrorState error={job.error} onRetry={() => job.refetch()} />;
@@ -271,7 +271,6 @@ function JobPanel({ jobId, projectId, target, metric }: { jobId: number; project
 export default function TrainPage() {
   const { project } = useProjectContext();
   const projectId = project.id;
-  const queryClient = useQueryClient();
   const [params, setParams] = useSearchParams();
   const mode = (params.get("mode") === "finetune" ? "finetune" : "quick") as TrainingMode;
   const jobs = useTrainingJobs(projectId);
@@ -280,12 +279,9 @@ export default function TrainPage() {
   const selectedJobId = jobParam && /^\d+$/.test(jobParam) ? Number(jobParam) : jobs.data?.[0]?.id ?? null;
   const running = jobs.data?.find((j) => isActive(j.status));
 
-  const start = useMutation({
-    mutationFn: () => trainingStart(projectId, mode),
-    meta: { inlineError: true },
+  const start = useTrainingStart(projectId, {
+    inlineError: true,
     onSuccess: (job) => {
-      queryClient.setQueryData(keys.trainingJob(job.id), job);
-      queryClient.invalidateQueries({ queryKey: keys.trainingJobs(projectId) });
       setParams((prev) => {
         const next = new URLSearchParams(prev);
         next.set("job", String(job.id));
@@ -364,7 +360,7 @@ export default function TrainPage() {
               <Button
                 size="md"
                 leftSection={<IconPlayerPlay size={18} />}
-                onClick={() => start.mutate()}
+                onClick={() => start.mutate(mode)}
                 loading={start.isPending}
                 disabled={!!running}
                 data-testid="train-button"

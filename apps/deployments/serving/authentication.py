@@ -9,9 +9,9 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
-from apps.deployments.serving import GENERATION_KEY, LiveDeployment, registry
-from apps.deployments.shared import store
-from apps.deployments.throttling import rate_window
+from apps.deployments.serving.registry import GENERATION_KEY, LiveDeployment, registry
+from apps.deployments.serving.store import store
+from apps.deployments.serving.throttling import rate_window
 
 KEYWORD = "Api-Key"
 

@@ -223,7 +223,8 @@ def test_decompression_bomb_is_refused_from_the_header():
     bomb = _png_bomb(50_000, 50_000)  # 2.5 gigapixels in 100 bytes
     started = time.perf_counter()
     error = _rejected(bomb, max_pixels=MAX_PIXELS)
-    assert time.perf_counter() - started < 1.0  # nothing was decoded
+    # Decoding 2.5 gigapixels would take minutes and gigabytes; the header check takes none.
+    assert time.perf_counter() - started < 10.0
     assert error.code == "too_many_pixels"
     # Under Pillow's own hard limit, our check (from the header) names the size.
     error = _rejected(_png_bomb(9000, 9000), max_pixels=MAX_PIXELS)

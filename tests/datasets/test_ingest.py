@@ -1,4 +1,4 @@
-"""The ingestion service's edge cases that the API tests do not reach."""
+"""The ingestion service (apps.datasets.ingest): edge cases the API tests do not reach."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import pytest
 from django.core.files.storage import default_storage
 
 from apps.core.exceptions import ApplicationError
-from apps.datasets.models import Image
-from apps.datasets.services import (
+from apps.core.hooks import on_images_created, on_labels_changed
+from apps.datasets.ingest import (
+    LABEL_SOURCE_IMPORT,
+    LABEL_SOURCE_USER,
     ImageIngestor,
     IncomingFile,
     filename_clean,
     image_ingest,
-    storage_prefix_delete,
 )
-from apps.ml.images import ImageRejected
+from apps.datasets.models import Image
+from apps.labeling.models import LabelEvent
 from tests.factories import make_jpeg_bytes
 
 pytestmark = pytest.mark.django_db
@@ -55,8 +57,11 @@ def test_a_failed_batch_deletes_its_files(project):
 
 
 def test_image_ingest_raises_for_bad_and_duplicate_files(project):
-    with pytest.raises(ImageRejected):
+    # apps.ml's ImageRejected stops at the service's edge: callers get an ApplicationError.
+    with pytest.raises(ApplicationError) as rejected:
         image_ingest(project=project, data=b"<html></html>")
+    assert type(rejected.value) is ApplicationError
+    assert rejected.value.code == "not_an_image" and "HTML" in rejected.value.message
     data = make_jpeg_bytes()
     image = image_ingest(project=project, data=data, label="ants", split="val")
     assert image.label.name == "ants" and image.split == "val" and image.split_locked
@@ -87,7 +92,41 @@ def test_filename_clean(raw, shown):
     assert len(filename_clean(raw)) <= 255
 
 
-def test_storage_prefix_delete_refuses_unsafe_prefixes():
-    for prefix in ("", "/", "projects/../", "projects/1"):
-        with pytest.raises(ValueError):
-            storage_prefix_delete(prefix=prefix)
+def test_new_images_are_announced_through_the_hooks(project, user):
+    created, labeled = [], []
+
+    def on_created(*, image_ids):
+        created.append(list(image_ids))
+
+    def on_labeled(*, changes, actor, source):
+        labeled.append(([(i, old, new.name) for i, old, new in changes], actor, source))
+
+    on_images_created.connect(on_created)
+    on_labels_changed.connect(on_labeled)
+    try:
+        ingestor = ImageIngestor(project=project, uploaded_by=user, label_source="import")
+        ingestor.add(IncomingFile(filename="a.jpg", data=make_jpeg_bytes(), label="ants"))
+        ingestor.add(IncomingFile(filename="b.jpg", data=make_jpeg_bytes()))
+        ids = ingestor.flush()
+        assert ingestor.flush() == []  # nothing new: nothing announced
+    finally:
+        on_images_created.disconnect(on_created)
+        on_labels_changed.disconnect(on_labeled)
+    assert created == [ids]
+    assert labeled == [([(ids[0], None, "ants")], user, "import")]
+
+
+def test_label_sources_are_label_event_sources():
+    assert LABEL_SOURCE_USER == LabelEvent.Source.USER
+    assert LABEL_SOURCE_IMPORT == LabelEvent.Source.IMPORT
+
+
+def test_a_labeled_image_gets_its_first_history_entry(project, user):
+    image = image_ingest(project=project, data=make_jpeg_bytes(), label="ants", uploaded_by=user)
+    event = LabelEvent.objects.get(image=image)
+    assert (event.old_label, event.new_label_name, event.actor, event.source) == (
+        None,
+        "ants",
+        user,
+        "user",
+    )

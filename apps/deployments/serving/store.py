@@ -10,13 +10,28 @@ cache) goes through Django's cache API.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 
+logger = logging.getLogger(__name__)
+
 _REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+
+_last_warning = 0.0
+
+
+def warn_now_and_then(message: str) -> None:
+    """Log a cache outage once a minute, not on every request."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning > 60:
+        _last_warning = now
+        logger.warning(message, exc_info=True)
 
 
 class _DjangoCacheStore:

@@ -1,18 +1,23 @@
 """The prediction API's rate limit: the deployment's own ``rate_limit``, shared by every web
-process through the cache."""
+process through the cache.
+
+While the cache is unreachable the limit is not lifted: each process counts on its own
+(``LocalCounters``), so a deployment gets at most its limit per process until the cache is
+back.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from rest_framework.throttling import SimpleRateThrottle
 
-from apps.deployments.serving import warn_now_and_then
-from apps.deployments.shared import store
+from apps.deployments.serving.store import store, warn_now_and_then
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +62,32 @@ def rate_window(live: Any, now: float | None = None) -> RateWindow | None:
     )
 
 
+class LocalCounters:
+    """Fixed-window counters in this process's memory: the fallback while the cache is down."""
+
+    # Counters of windows that ended are dropped once there are this many.
+    PRUNE_AT = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    def incr(self, window: RateWindow, now: float) -> int:
+        with self._lock:
+            if len(self._counts) >= self.PRUNE_AT:
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            count = self._counts.get(window.key, (0, window.ends_at))[0] + 1
+            self._counts[window.key] = (count, window.ends_at)
+            return count
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts = {}
+
+
+local_counters = LocalCounters()
+
+
 class DeploymentRateThrottle(SimpleRateThrottle):
     """At most the deployment's ``rate_limit`` requests per period, all API keys and all web
     processes together.
@@ -90,9 +121,9 @@ class DeploymentRateThrottle(SimpleRateThrottle):
         else:
             try:
                 count = store().incr(window.key, ttl=window.duration + 1)
-            except Exception:  # noqa: BLE001 - a cache outage must not stop the API
-                warn_now_and_then("the rate limit counter is unavailable; not limiting")
-                return True
+            except Exception:  # noqa: BLE001 - counted in this process instead
+                warn_now_and_then("the shared rate limit counter is unavailable; counting locally")
+                count = local_counters.incr(window, now)
         if count <= window.limit:
             return True
         self.wait_seconds = window.ends_at - now

@@ -1,0 +1,427 @@
+"""The one way the server fetches a URL a user gave it (URL and CSV imports, the prediction
+API's ``{"url"}`` input, and later webhooks).
+
+The server fetching a URL on a user's behalf must not become a way into its own network
+(cloud metadata at 169.254.169.254, admin pages on localhost, the database host, ...):
+
+- http and https only; the host is resolved ONCE, every address it resolves to is checked,
+  and the connection goes to that checked address (the Host header and TLS SNI/certificate
+  check still use the name), so a second DNS answer cannot point it elsewhere (rebinding);
+- refused: loopback, private, link-local, shared (100.64/10), multicast, reserved and
+  unspecified addresses, IPv4-mapped / -compatible / NAT64 / 6to4 IPv6 forms of any of
+  them, and numeric host spellings other than a plain dotted quad (``2130706433``,
+  ``0x7f000001``, ``0177.0.0.1``, ``127.1``), unless the host name or the address is in
+  ``settings.URL_ALLOWLIST`` (host names and CIDR networks; empty by default);
+- redirects are followed by hand (at most ``MAX_REDIRECTS``), each hop checked the same way;
+- one wall-clock deadline covers resolving, connecting, the TLS handshake, the headers and
+  the body: every read waits at most for the time left, so a server that drips a byte
+  every few seconds is cut off on time; the body is read in small pieces and stops one
+  piece past ``max_bytes``.
+
+Every failure is one ``FetchError`` with one plain message ("Could not fetch this
+address.", code ``fetch_failed``); only a too large answer says so (``FetchTooLarge``,
+code ``too_large``, 413). What exactly went wrong (a refused address, a status, a time-out)
+goes to the server log only: telling the caller would let it map the network.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import ipaddress
+import logging
+import re
+import selectors
+import socket
+import ssl
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from django.conf import settings
+from rest_framework import status
+
+from apps.core.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+FETCH_FAILED_MESSAGE = "Could not fetch this address."
+MAX_REDIRECTS = 5
+MAX_URL_LENGTH = 2000
+READ_SIZE = 16 * 1024
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+USER_AGENT = "Bakehouse"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
+
+
+class FetchError(ApplicationError):
+    """The URL could not be fetched. ``reason`` is for the log, never for the caller."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        message: str = FETCH_FAILED_MESSAGE,
+        code: str = "fetch_failed",
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+    ) -> None:
+        super().__init__(message, code=code, status_code=status_code)
+        self.reason = reason
+
+
+class FetchTooLarge(FetchError):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            f"more than {max_bytes} bytes",
+            message=(
+                "The file at this address is larger than the "
+                f"{max_bytes / (1024 * 1024):.1f} MB limit."
+            ),
+            code="too_large",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    url: str  # the address that answered (after redirects)
+    content_type: str
+
+
+# --- Which addresses may be fetched --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    hosts: frozenset[str]
+    networks: tuple[IPNetwork, ...]
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> Allowlist:
+        hosts: set[str] = set()
+        networks: list[IPNetwork] = []
+        for raw in entries:
+            entry = str(raw).strip().lower()
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                hosts.add(entry.rstrip("."))
+        return cls(frozenset(hosts), tuple(networks))
+
+    @classmethod
+    def from_settings(cls) -> Allowlist:
+        value = settings.URL_ALLOWLIST or []
+        if isinstance(value, str):
+            value = value.split(",")
+        return cls.parse(value)
+
+    def allows_host(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.hosts
+
+    def allows_address(self, address: IPAddress) -> bool:
+        return any(address.version == net.version and address in net for net in self.networks)
+
+
+def _forbidden_reason(address: IPAddress) -> str | None:
+    """Why ``address`` must not be fetched from, or None if it is a public address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return "IPv4-mapped IPv6 address"
+        if int(address) >> 32 == 0 and int(address) > 1:
+            return "IPv4-compatible IPv6 address"
+        if address in _NAT64:
+            return "NAT64 address"
+        if address.sixtofour is not None and _forbidden_reason(address.sixtofour):
+            return "6to4 address of a non-public IPv4 address"
+        if address.teredo is not None:
+            return "Teredo address"
+    for flag in (
+        "is_loopback",
+        "is_link_local",
+        "is_private",
+        "is_multicast",
+        "is_reserved",
+        "is_unspecified",
+    ):
+        if getattr(address, flag):
+            return flag.removeprefix("is_").replace("_", "-") + " address"
+    if not address.is_global:
+        return "non-global address"
+    return None
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """The address when ``host`` is written as one (dotted quad or IPv6), else None."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _numeric_trick(host: str) -> bool:
+    """A host that a resolver reads as a number but that is not a plain dotted quad:
+    2130706433, 0x7f000001, 0177.0.0.1, 127.1, ... (no real host name ends in a number)."""
+    labels = host.rstrip(".").split(".")
+    return bool(labels) and _NUMERIC_LABEL.match(labels[-1]) is not None
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    scheme: str
+    host: str  # as in the URL (for Host and SNI)
+    port: int
+    path: str  # path and query
+    addresses: tuple[IPAddress, ...]
+
+
+def _target(url: str, allow: Allowlist, deadline: float) -> _Target:
+    """Parse ``url``, resolve its host once and check every address."""
+    if not isinstance(url, str) or not url.strip():
+        raise FetchError("no address")
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise FetchError("address too long")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError(f"invalid address ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(f"scheme {scheme!r} refused")
+    host = (parts.hostname or "").rstrip(".")
+    if not host or parts.username is not None or parts.password is not None:
+        raise FetchError("no host, or credentials in the address")
+    port = port or (443 if scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    host_allowed = allow.allows_host(host)
+
+    literal = _literal_address(host)
+    if literal is not None:
+        addresses: tuple[IPAddress, ...] = (literal,)
+    else:
+        if _numeric_trick(host) and not host_allowed:
+            raise FetchError(f"numeric host spelling {host!r} refused")
+        addresses = _resolve(host, port, deadline)
+    if not host_allowed:
+        for address in addresses:
+            reason = _forbidden_reason(address)
+            if reason and not allow.allows_address(address):
+                raise FetchError(f"{host} resolves to {address}: {reason}")
+    return _Target(url, scheme, host, port, path, addresses)
+
+
+def _resolve(host: str, port: int, deadline: float) -> tuple[IPAddress, ...]:
+    if time.monotonic() >= deadline:
+        raise FetchError("deadline passed before resolving")
+    try:
+        host.encode("idna")
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise FetchError(f"could not resolve {host!r}: {exc}") from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = _literal_address(str(info[4][0]))
+        if address is not None and address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise FetchError(f"{host!r} resolves to no address")
+    return tuple(addresses)
+
+
+# --- One request with a deadline -----------------------------------------------------------
+
+
+class _DeadlineSocket:
+    """A socket whose every read and write waits at most until ``deadline``."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        self._sock.settimeout(left)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        size = min(nbytes or len(buffer), READ_SIZE)
+        return self._sock.recv_into(buffer, size, flags)
+
+    def sendall(self, data: bytes) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(socket.SocketIO(self, "rb"), READ_SIZE)  # type: ignore[arg-type]
+
+    def _decref_socketios(self) -> None:  # called by SocketIO.close()
+        pass
+
+    def close(self) -> None:
+        # http.client "closes" the connection as soon as it has a response that will close
+        # (HTTP/1.0, Connection: close) and reads the body afterwards; the real socket is
+        # closed by _get when it is done.
+        pass
+
+    def really_close(self) -> None:
+        self._sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _wait(sock: socket.socket, events: int, deadline: float) -> None:
+    left = deadline - time.monotonic()
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, events)
+        if left <= 0 or not selector.select(left):
+            raise TimeoutError("deadline passed during the TLS handshake")
+
+
+def _connect(target: _Target, deadline: float, context: ssl.SSLContext | None) -> socket.socket:
+    last: Exception | None = None
+    for address in target.addresses:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            sock = socket.create_connection((str(address), target.port), timeout=left)
+        except OSError as exc:
+            last = exc
+            continue
+        if target.scheme != "https":
+            return sock
+        try:
+            tls = (context or ssl.create_default_context()).wrap_socket(
+                sock, server_hostname=target.host, do_handshake_on_connect=False
+            )
+            tls.setblocking(False)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    _wait(tls, selectors.EVENT_READ, deadline)
+                except ssl.SSLWantWriteError:
+                    _wait(tls, selectors.EVENT_WRITE, deadline)
+            tls.setblocking(True)
+            return tls
+        except (OSError, ssl.SSLError) as exc:
+            sock.close()
+            last = exc
+    raise FetchError(f"could not connect to {target.host}:{target.port}: {last!r}")
+
+
+class _Connection(http.client.HTTPConnection):
+    """http.client on a socket that is already connected to the checked address."""
+
+    def __init__(self, target: _Target, sock: _DeadlineSocket) -> None:
+        super().__init__(target.host, target.port)
+        self.sock = sock  # type: ignore[assignment]
+
+    def connect(self) -> None:  # never reconnect elsewhere
+        raise http.client.NotConnected("already connected")
+
+
+def _get(
+    target: _Target,
+    *,
+    deadline: float,
+    max_bytes: int,
+    user_agent: str,
+    context: ssl.SSLContext | None,
+) -> tuple[int, str, str, bytes]:
+    """(status, Location, Content-Type, body) of one GET; the body only for a 200."""
+    sock = _DeadlineSocket(_connect(target, deadline, context), deadline)
+    connection = _Connection(target, sock)
+    try:
+        default_port = 443 if target.scheme == "https" else 80
+        connection.putrequest("GET", target.path, skip_host=True, skip_accept_encoding=True)
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        connection.putheader(
+            "Host", host if target.port == default_port else f"{host}:{target.port}"
+        )
+        connection.putheader("User-Agent", user_agent)
+        connection.putheader("Accept", "image/*, */*;q=0.5")
+        connection.putheader("Accept-Encoding", "identity")
+        connection.putheader("Connection", "close")
+        connection.endheaders()
+        response = connection.getresponse()
+        location = response.getheader("Location") or ""
+        content_type = response.getheader("Content-Type") or ""
+        if response.status != 200:
+            return response.status, location, content_type, b""
+        declared = (response.getheader("Content-Length") or "").strip()
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise FetchTooLarge(max_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("deadline passed while reading the body")
+            chunk = response.read1(READ_SIZE)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchTooLarge(max_bytes)
+            chunks.append(chunk)
+        return response.status, location, content_type, b"".join(chunks)
+    finally:
+        connection.close()
+        sock.really_close()
+
+
+def fetch_url(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    user_agent: str = USER_AGENT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Fetched:
+    """GET ``url`` within ``timeout`` seconds in all, at most ``max_bytes`` of body, only
+    from allowed addresses (see the module docstring). Raises ``FetchError``."""
+    deadline = time.monotonic() + float(timeout)
+    allow = Allowlist.from_settings()
+    current = url
+    try:
+        for _hop in range(MAX_REDIRECTS + 1):
+            target = _target(current, allow, deadline)
+            code, location, content_type, body = _get(
+                target,
+                deadline=deadline,
+                max_bytes=max_bytes,
+                user_agent=user_agent,
+                context=ssl_context,
+            )
+            if code in REDIRECT_STATUSES and location:
+                current = urljoin(target.url, location.strip())
+                continue
+            if code != 200:
+                raise FetchError(f"the server answered {code}")
+            return Fetched(data=body, url=target.url, content_type=content_type)
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+    except FetchError as exc:
+        logger.warning("could not fetch %.300s: %s", url, exc.reason)
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else repr(exc)
+        logger.warning("could not fetch %.300s: %s", url, reason)
+        raise FetchError(reason) from exc

@@ -1,0 +1,77 @@
+"""Tiny in-process hooks, so that a lower app can announce something that a higher app
+reacts to without importing it (the dependency direction stays core <- projects <-
+datasets <- labeling <- training <- deployments).
+
+The hooks (each receiver is called with exactly these keyword arguments)::
+
+    on_images_created     fn(*, image_ids: list[int]) -> None
+        Sent by apps.datasets.ingest inside the transaction that wrote new Image rows.
+        Training connects embeddings_schedule.
+    on_labels_changed     fn(*, changes: list[tuple[int, Label | None, Label | None]],
+                             actor: User | None, source: str) -> None
+        Sent by apps.datasets.ingest when new images arrive with a label ((image id, None,
+        label) per image; ``source`` is a LabelEvent.Source value). Labeling connects
+        label_events_record, so the history is written in the same transaction.
+    on_label_deleting     fn(*, label: Label, actor: User | None) -> None
+        Sent by apps.projects.services.label_delete inside its transaction, before the
+        label row goes. Labeling connects label_images_unassign (history + unlabel).
+    on_project_deleting   fn(*, project: Project) -> None
+        Sent by apps.projects.services.project_delete inside its transaction, before the
+        project row goes. Deployments connects the removal of the project's deployments
+        (a served model is PROTECTed, so they must go first) and their revocation.
+
+    hook.connect(fn)      register (in AppConfig.ready()); hook.send(**kwargs) call them all
+
+``on_images_created`` is sent by ``apps.datasets.ingest`` inside the transaction that wrote
+the new Image rows (uploads, imports, images added from the prediction log), with the ids
+of the rows just created. A receiver that starts background work must do it after the
+commit (``task.delay_on_commit(...)``), and must be cheap. Register receivers in
+``AppConfig.ready()``, e.g. in apps/training/apps.py::
+
+    def ready(self):
+        from apps.core.hooks import on_images_created
+        from apps.training.embeddings import embeddings_schedule
+
+        on_images_created.connect(embeddings_schedule)   # embeddings_schedule(*, image_ids)
+
+An exception in a receiver propagates (it rolls the ingest transaction back), like any
+other error in that transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class Hook:
+    """A named list of receivers called with keyword arguments."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._receivers: list[Callable[..., Any]] = []
+
+    def connect(self, receiver: Callable[..., Any]) -> Callable[..., Any]:
+        """Add ``receiver`` (once; connecting it again does nothing). Returns it, so that
+        ``connect`` can be used as a decorator."""
+        if receiver not in self._receivers:
+            self._receivers.append(receiver)
+        return receiver
+
+    def disconnect(self, receiver: Callable[..., Any]) -> None:
+        if receiver in self._receivers:
+            self._receivers.remove(receiver)
+
+    def send(self, **kwargs: Any) -> None:
+        for receiver in list(self._receivers):
+            receiver(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.name}: {len(self._receivers)} receiver(s)>"
+
+
+# See the module docstring for who sends each one, when, and with which arguments.
+on_images_created = Hook("images_created")
+on_labels_changed = Hook("labels_changed")
+on_label_deleting = Hook("label_deleting")
+on_project_deleting = Hook("project_deleting")
