@@ -62,6 +62,7 @@ chromium:
 lint: venv api-types-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test-frontend: frontend
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 var=$(mktemp -d)
 log="$var/up.log"
-env -u DATABASE_URL -u REDIS_URL BAKEHOUSE_VAR_DIR="$var" PORT="$port" setsid make up >"$log" 2>&1 &
+env -u DATABASE_URL -u REDIS_URL -u AWS_STORAGE_BUCKET_NAME BAKEHOUSE_VAR_DIR="$var" PORT="$port" setsid make up >"$log" 2>&1 &
 pid=$!
 ok=0
 for _ in $(seq 1 120); do

@@ -16,7 +16,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@app.task(name="core.ping", queue="default", ignore_result=False, soft_time_limit=10, time_limit=20)
+@app.task(name="core.ping", ignore_result=False, soft_time_limit=10, time_limit=20)
 def ping(value: str = "pong") -> str:
     """Round-trip check used by the tests and the health endpoint's documentation."""
     return value

@@ -34,6 +34,9 @@ BENCHES = {
     "ingest": "bench.bench_ingest",
     "scale": "bench.bench_scale",
     "web_memory": "bench.web_memory",
+    "health": "bench.bench_health",
+    "embed_scale": "bench.bench_embed_scale",
+    "faults": "bench.faults",
 }
 
 # (benchmark, metric, what it is) for the headline table.
@@ -74,6 +77,19 @@ HEADLINES = [
     ("scale", "filter_split_val_median_ms", "image list, split=val (ms)"),
     ("scale", "stats_median_ms", "dataset stats (ms)"),
     ("scale", "project_list_median_ms", "project list (ms)"),
+    ("health", "label_issues_recall_median", "label issues at 5 % flips: recall"),
+    ("health", "label_issues_precision_median", "label issues at 5 % flips: precision"),
+    ("health", "duplicates_found_share", "near-duplicate copies found (share)"),
+    ("health", "duplicates_false_share", "flagged pairs that are not copies (share)"),
+    ("health", "strangers_flagged_share", "unrelated photos flagged as strangers (share)"),
+    ("health", "in_distribution_val_flagged_share", "val photos flagged as strangers (share)"),
+    ("health", "cost_10k_total_s", "data-health analysis of 10,000 embeddings (s)"),
+    ("embed_scale", "p1_embedding_images_per_s", "embedding an upload, 1 worker process (img/s)"),
+    ("embed_scale", "p2_embedding_images_per_s", "embedding an upload, 2 worker processes (img/s)"),
+    ("embed_scale", "ratio_embedding_images_per_s_2_over_1", "embedding, 2 processes / 1"),
+    ("faults", "kill_restart_to_running_again_s", "killed training worker: restart -> running (s)"),
+    ("faults", "kill_predict_failed", "killed training worker: failed prediction requests"),
+    ("faults", "frozen_click_answer_s", "Redis stopped: Train click answered in (s)"),
 ]
 
 

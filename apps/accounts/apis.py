@@ -149,6 +149,27 @@ class MeApi(APIView):
         return Response({**_user_payload(request.user), "signup_enabled": settings.SIGNUP_ENABLED})
 
 
+class SessionSerializer(serializers.Serializer):
+    authenticated = serializers.BooleanField()
+    user = MeSerializer(allow_null=True)
+
+
+@method_decorator(ensure_csrf_cookie, name="get")
+class SessionApi(APIView):
+    """Who is logged in, as a normal answer either way: 200 ``{"authenticated": false,
+    "user": null}`` when nobody is (the browser app asks on every page, and a logged-out
+    visitor is not an error). Also sets the CSRF cookie."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: SessionSerializer})
+    def get(self, request: Request) -> Response:
+        if not request.user.is_authenticated:
+            return Response({"authenticated": False, "user": None})
+        user = {**_user_payload(request.user), "signup_enabled": settings.SIGNUP_ENABLED}
+        return Response({"authenticated": True, "user": user})
+
+
 class AuthConfigApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []

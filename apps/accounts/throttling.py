@@ -97,8 +97,8 @@ class AttemptCounter:
 
 
 def client_address(request: Request) -> str:
-    """The client's address: the TCP peer, or the address the declared proxies report
-    (REST_FRAMEWORK NUM_PROXIES, from BAKEHOUSE_NUM_PROXIES)."""
+    """The client's address: the TCP peer, or the address a trusted proxy reports
+    (BAKEHOUSE_TRUSTED_PROXIES, applied by apps.core.middleware.TrustedProxyMiddleware)."""
     return BaseThrottle().get_ident(request) or "unknown"
 
 

@@ -8,5 +8,6 @@ urlpatterns = [
     path("auth/login/", apis.LoginApi.as_view(), name="auth-login"),
     path("auth/logout/", apis.LogoutApi.as_view(), name="auth-logout"),
     path("auth/me/", apis.MeApi.as_view(), name="auth-me"),
+    path("auth/session/", apis.SessionApi.as_view(), name="auth-session"),
     path("auth/config/", apis.AuthConfigApi.as_view(), name="auth-config"),
 ]

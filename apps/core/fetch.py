@@ -333,7 +333,7 @@ class _Connection(http.client.HTTPConnection):
 
     def __init__(self, target: _Target, sock: _DeadlineSocket) -> None:
         super().__init__(target.host, target.port)
-        self.sock = sock  # type: ignore[assignment]
+        self.sock = sock
 
     def connect(self) -> None:  # never reconnect elsewhere
         raise http.client.NotConnected("already connected")

@@ -63,11 +63,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
@@ -102,31 +102,37 @@ MAX_BACKOFF_DOUBLINGS = 6
 
 Status = Job.Status
 
+# job_claim returns a row of the model it was given (an ImportJob for ImportJob, ...), and a
+# kind's on_lost takes rows of its own model.
+# Job is abstract, so type[Job] has no `objects` for the type checker: the functions below
+# use `_default_manager`, which is `objects` of every job model (none declares another).
+JobT = TypeVar("JobT", bound=Job)
+
 
 @dataclass(frozen=True)
-class JobKind:
+class JobKind(Generic[JobT]):
     """How the machine runs one model's jobs."""
 
-    model: type[Job]
+    model: type[JobT]
     task: Any  # a Celery task; called as task.apply_async(args=[job_id])
     lost_message: str
     max_attempts: int | None = None  # None: settings.JOB_MAX_ATTEMPTS
-    on_lost: Callable[[Job, bool], dict[str, Any]] | None = None
+    on_lost: Callable[[JobT, bool], dict[str, Any]] | None = None
 
     @property
     def attempts_allowed(self) -> int:
         return self.max_attempts if self.max_attempts is not None else settings.JOB_MAX_ATTEMPTS
 
 
-_kinds: dict[str, JobKind] = {}
+_kinds: dict[str, JobKind[Any]] = {}
 
 
-def register(kind: JobKind) -> None:
+def register(kind: JobKind[Any]) -> None:
     """Make a job model known to the machine (replaces an earlier registration)."""
     _kinds[kind.model._meta.label] = kind
 
 
-def kind_for(model: type[Job]) -> JobKind:
+def kind_for(model: type[Job]) -> JobKind[Any]:
     try:
         return _kinds[model._meta.label]
     except KeyError:
@@ -148,7 +154,7 @@ def _broker_errors() -> tuple[type[BaseException], ...]:
     return (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
 
 
-def _send(kind: JobKind, job_id: int) -> bool:
+def _send(kind: JobKind[Any], job_id: int) -> bool:
     """Hand the job's message to the broker once, without retrying. Returns whether it did."""
     started = time.monotonic()
     try:
@@ -162,7 +168,7 @@ def _send(kind: JobKind, job_id: int) -> bool:
             exc,
         )
         return False
-    kind.model.objects.filter(pk=job_id).update(
+    kind.model._default_manager.filter(pk=job_id).update(
         dispatched_at=timezone.now(), dispatches=F("dispatches") + 1
     )
     return True
@@ -177,7 +183,7 @@ def job_dispatch(job: Job) -> None:
         if _send(kind, job_id):
             return
         now = timezone.now()
-        kind.model.objects.filter(pk=job_id, status=Status.QUEUED).update(
+        kind.model._default_manager.filter(pk=job_id, status=Status.QUEUED).update(
             status=Status.FAILED, error=BROKER_DOWN_JOB_ERROR, finished_at=now, updated_at=now
         )
         raise ApplicationError(BROKER_DOWN_MESSAGE, code="broker_unavailable", status_code=503)
@@ -199,13 +205,13 @@ def job_mark_queued(job: Job) -> list[str]:
 
 
 def job_claim(
-    model: type[Job], job_id: int, *, related: tuple[str, ...] = (), **fields: Any
-) -> Job | None:
+    model: type[JobT], job_id: int, *, related: tuple[str, ...] = (), **fields: Any
+) -> JobT | None:
     """Take a queued job for this process; None if it is gone or not queued."""
     with transaction.atomic():
         # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of an outer
         # join (select_related of a nullable foreign key); only the job row needs the lock.
-        rows = model.objects.select_for_update(of=("self",))
+        rows = model._default_manager.select_for_update(of=("self",))
         if related:
             rows = rows.select_related(*related)
         job = rows.filter(pk=job_id).first()
@@ -228,8 +234,10 @@ def job_claim(
     return job
 
 
-def _this_attempt(job: Job):
-    return type(job).objects.filter(pk=job.pk, attempts=job.attempts, status=Status.RUNNING)
+def _this_attempt(job: Job) -> QuerySet[Job]:
+    return type(job)._default_manager.filter(
+        pk=job.pk, attempts=job.attempts, status=Status.RUNNING
+    )
 
 
 def job_heartbeat(job: Job, **fields: Any) -> bool:
@@ -255,11 +263,13 @@ def job_finish(job: Job, *, status: str, error: str = "", **fields: Any) -> bool
 # --- Lost jobs -----------------------------------------------------------------------------
 
 
-def _job_lost(kind: JobKind, job_id: int, still: Q, reason: str) -> bool:
+def _job_lost(kind: JobKind[Any], job_id: int, still: Q, reason: str) -> bool:
     """Re-queue (and re-send) or fail one running job whose attempt died."""
     model = kind.model
     with transaction.atomic():
-        job = model.objects.select_for_update(of=("self",)).filter(still, pk=job_id).first()
+        job = (
+            model._default_manager.select_for_update(of=("self",)).filter(still, pk=job_id).first()
+        )
         if job is None or job.status != Status.RUNNING:  # it finished or beat meanwhile
             return False
         retrying = job.attempts < kind.attempts_allowed
@@ -274,7 +284,7 @@ def _job_lost(kind: JobKind, job_id: int, still: Q, reason: str) -> bool:
             fields.setdefault("finished_at", now)
             if status == Status.FAILED:
                 fields.setdefault("error", kind.lost_message)
-        model.objects.filter(pk=job_id).update(**fields)
+        model._default_manager.filter(pk=job_id).update(**fields)
         logger.warning(
             "%s %s: attempt %s on %s %s; now %s",
             model._meta.label,
@@ -289,14 +299,14 @@ def _job_lost(kind: JobKind, job_id: int, still: Q, reason: str) -> bool:
     return True
 
 
-def _resend_lost_messages(kind: JobKind, now: datetime) -> int:
+def _resend_lost_messages(kind: JobKind[Any], now: datetime) -> int:
     lost_after = float(settings.JOB_DISPATCH_LOST_AFTER)
     cutoff = now - timedelta(seconds=lost_after)
-    rows = kind.model.objects.filter(status=Status.QUEUED).filter(
+    rows = kind.model._default_manager.filter(status=Status.QUEUED).filter(
         Q(dispatched_at__isnull=True, updated_at__lt=cutoff) | Q(dispatched_at__lt=cutoff)
     )
     sent = 0
-    for job_id, dispatched_at, dispatches in rows.values_list("id", "dispatched_at", "dispatches"):
+    for job_id, dispatched_at, dispatches in rows.values_list("pk", "dispatched_at", "dispatches"):
         if dispatched_at is not None:
             wait = lost_after * 2 ** min(max(dispatches - 1, 0), MAX_BACKOFF_DOUBLINGS)
             if (now - dispatched_at).total_seconds() < wait:
@@ -320,7 +330,9 @@ def jobs_reap(*, stale_after: float | None = None) -> int:
     handled = 0
     for kind in list(_kinds.values()):
         ids = list(
-            kind.model.objects.filter(stale, status=Status.RUNNING).values_list("id", flat=True)
+            kind.model._default_manager.filter(stale, status=Status.RUNNING).values_list(
+                "pk", flat=True
+            )
         )
         for job_id in ids:
             handled += _job_lost(kind, job_id, stale, "stopped sending heartbeats")
@@ -355,9 +367,9 @@ def jobs_reclaim_dead_on_host(hostname: str) -> int:
     heartbeat (a restarted container hands out the same PIDs) counts as gone too."""
     handled = 0
     for kind in list(_kinds.values()):
-        rows = kind.model.objects.filter(
+        rows = kind.model._default_manager.filter(
             status=Status.RUNNING, worker__startswith=f"{hostname}:"
-        ).values_list("id", "worker", "heartbeat_at", "started_at")
+        ).values_list("pk", "worker", "heartbeat_at", "started_at")
         for job_id, worker, heartbeat_at, started_at in rows:
             try:
                 pid = int(worker.rsplit(":", 1)[1])

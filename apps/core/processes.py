@@ -80,6 +80,39 @@ class ManagedProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(timeout=5)
+        self._close_log()
+
+    def reap_group(self, timeout: float = 10.0) -> bool:
+        """After the process died: kill whatever is left of its process group (a Celery
+        worker's pool processes) and wait until every member is gone. Returns whether they
+        all went within ``timeout``.
+
+        A killed worker's pool process can take a second or more to exit (a training run's
+        gigabytes are being freed). A worker restarted meanwhile would find it still alive
+        when it reclaims the jobs of its dead processes (``jobs_reclaim_dead_on_host`` on
+        ``worker_ready``), and its job would wait for the stale-heartbeat reaper instead.
+        A pool process whose parent crashed alone would even go on running its job."""
+        if self.popen is None:
+            return True
+        group = self.popen.pid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                os.killpg(group, 0)  # an exiting member, even a zombie, still answers
+            except (ProcessLookupError, PermissionError):
+                self._close_log()
+                return True
+            if time.monotonic() > deadline:
+                logger.warning(
+                    "%s: processes of its group still exist after %.0f s", self.name, timeout
+                )
+                self._close_log()
+                return False
+            time.sleep(0.05)
+
+    def _close_log(self) -> None:
         if self._log_file is not None:
             self._log_file.close()  # type: ignore[attr-defined]
             self._log_file = None
@@ -116,6 +149,20 @@ class PlatformConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_to_files: bool = False  # True: children log under var/log/ (tests); False: terminal
     restart_crashed: bool = True
+    # False: start() starts no Celery workers here (web, beat and broker only); workers run
+    # elsewhere, or are added with Platform.add_worker (e.g. as other "hosts" in tests).
+    local_workers: bool = True
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """A worker added with Platform.add_worker: its queue, its host's name (in the process
+    and Celery node names) and the environment it gets on top of the platform's."""
+
+    queue: str
+    host: str
+    env: dict[str, str]
+    concurrency: int | None = None
 
 
 class Platform:
@@ -127,6 +174,7 @@ class Platform:
         self.run_dir = self.var_dir / "run"
         self.log_dir = self.var_dir / "log"
         self.processes: dict[str, ManagedProcess] = {}
+        self.added_workers: dict[str, WorkerSpec] = {}
         self._python = sys.executable
         self._bin = Path(sys.executable).parent
 
@@ -185,20 +233,30 @@ class Platform:
             ],
         )  # fmt: skip
 
-    def worker_spec(self, queue: str) -> ManagedProcess:
+    def worker_spec(self, queue: str, added: WorkerSpec | None = None) -> ManagedProcess:
         concurrency = 1 if queue == "training" else self.config.default_concurrency
-        return self._spec(
-            f"worker-{queue}",
+        name, node = f"worker-{queue}", f"{queue}@%h-{self.config.port}"
+        if added is not None:
+            concurrency = added.concurrency or concurrency
+            name, node = (
+                f"worker-{queue}@{added.host}",
+                f"{queue}-{added.host}@%h-{self.config.port}",
+            )
+        proc = self._spec(
+            name,
             [
                 self._tool("celery"), "-A", "bakehouse", "worker",
                 "-Q", queue,
-                "-n", f"{queue}@%h-{self.config.port}",
+                "-n", node,
                 "--concurrency", str(concurrency),
                 "--prefetch-multiplier", "1",
                 "--loglevel", "INFO",
                 "--without-gossip", "--without-mingle",
             ],
         )  # fmt: skip
+        if added is not None:
+            proc.env.update(added.env)
+        return proc
 
     def beat_spec(self) -> ManagedProcess:
         return self._spec(
@@ -246,11 +304,32 @@ class Platform:
                 self.redis_socket.unlink()  # left over from a crash; no server holds it
             self._launch(self.redis_spec())
             self._wait_for(lambda: self.redis_socket.exists(), "embedded Redis", 15.0)
-        for queue in ("default", "training"):
-            self._launch(self.worker_spec(queue))
+        if self.config.local_workers:
+            for queue in ("default", "training"):
+                self._launch(self.worker_spec(queue))
         self._launch(self.beat_spec())
         self._launch(self.web_spec())
         self._wait_for(self.web_ready, "web server", wait)
+
+    def add_worker(
+        self,
+        queue: str,
+        *,
+        host: str,
+        env: dict[str, str] | None = None,
+        concurrency: int | None = None,
+    ) -> ManagedProcess:
+        """Start one more worker for ``queue``, named ``worker-<queue>@<host>``, with ``env``
+        on top of the platform's environment: another host's BAKEHOUSE_VAR_DIR and
+        BAKEHOUSE_ML_CACHE, so that it shares only the database, the broker and the media
+        storage with the rest. Watched, restarted and stopped like the others."""
+        added = WorkerSpec(queue=queue, host=host, env=dict(env or {}), concurrency=concurrency)
+        proc = self.worker_spec(queue, added)
+        if proc.name in self.processes and self.processes[proc.name].poll() is None:
+            raise ValueError(f"{proc.name} is already running")
+        self.added_workers[proc.name] = added
+        self._launch(proc)
+        return proc
 
     def _launch(self, proc: ManagedProcess) -> None:
         self.processes[proc.name] = proc
@@ -276,19 +355,22 @@ class Platform:
         except OSError as exc:
             return getattr(exc, "code", None) == 503
 
-    def workers_ready(self, timeout: float = 60.0) -> None:
-        """Block until both workers answer a ping through the broker."""
+    def workers_ready(self, timeout: float = 60.0, count: int | None = None) -> None:
+        """Block until ``count`` workers (by default every worker started here, at least 2)
+        answer a ping through the broker."""
         import json
         import urllib.request
 
         def ready() -> bool:
             try:
                 with urllib.request.urlopen(f"{self.url}/api/v1/health/", timeout=5) as r:
-                    return json.load(r).get("workers", 0) >= 2
+                    return json.load(r).get("workers", 0) >= wanted
             except OSError:
                 return False
 
-        self._wait_for(ready, "Celery workers", timeout)
+        started = sum(1 for name in self.processes if name.startswith("worker-"))
+        wanted = count if count is not None else max(2, started)
+        self._wait_for(ready, f"{wanted} Celery workers", timeout)
 
     def crashed(self) -> list[str]:
         return [
@@ -319,7 +401,11 @@ class Platform:
         old = self.processes.get(name)
         if old is not None and old.poll() is None:
             old.stop()
-        if name.startswith("worker-"):
+        elif old is not None:
+            old.reap_group()
+        if name in self.added_workers:
+            fresh = self.worker_spec(self.added_workers[name].queue, self.added_workers[name])
+        elif name.startswith("worker-"):
             fresh = self.worker_spec(name.removeprefix("worker-"))
         else:
             fresh = {"redis": self.redis_spec, "beat": self.beat_spec, "web": self.web_spec}[name]()
@@ -329,7 +415,8 @@ class Platform:
 
     def stop(self) -> None:
         # Web first (no new jobs), then beat and workers, the broker last.
-        order = ["web", "beat", "worker-default", "worker-training", "redis"]
+        workers = [n for n in self.processes if n.startswith("worker-")]
+        order = ["web", "beat", *workers, "redis"]
         for name in order + [n for n in self.processes if n not in order]:
             proc = self.processes.get(name)
             if proc is not None:

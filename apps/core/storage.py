@@ -36,7 +36,7 @@ def project_id_from_storage_name(name: str) -> int | None:
     return int(parts[1])
 
 
-def storage_files_delete(*, names: Iterable[str]) -> int:
+def storage_files_delete(*, names: Iterable[str | None]) -> int:
     """Delete files from the media storage, best effort (a missing file is fine). Empty
     folders are removed too on the local file system. Returns how many went."""
     deleted = 0
@@ -62,7 +62,7 @@ def _remove_empty_folders(folders: Iterable[str]) -> None:
             os.rmdir(path(folder))
 
 
-def storage_files_delete_later(*, names: Iterable[str]) -> None:
+def storage_files_delete_later(*, names: Iterable[str | None]) -> None:
     """Delete the files once the current transaction commits (never for a rolled-back
     delete). Many files go to workers in chunks."""
     names = [n for n in names if n]

@@ -22,6 +22,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageNumberPagination
 from apps.datasets.imports import import_job_create, import_job_retry
 from apps.datasets.ingest import images_upload
+from apps.datasets.metadata import image_metadata_attach
 from apps.datasets.models import Image, ImportJob, Split
 from apps.datasets.selectors import (
     dataset_stats,
@@ -60,6 +61,8 @@ class ImageOutputSerializer(serializers.Serializer):
     thumbnail_url = serializers.SerializerMethodField()
     file_url = serializers.SerializerMethodField()
     original_url = serializers.SerializerMethodField()
+    # Columns attached from a CSV (POST /api/v1/projects/{id}/metadata/).
+    metadata = serializers.DictField(child=serializers.CharField())
 
     def get_label(self, image: Image) -> str | None:
         return image.label.name if image.label_id else None
@@ -120,7 +123,8 @@ IMAGE_ORDERINGS = ["-id", "id", "-created_at", "created_at"]
 
 class ImageListApi(APIView):
     """GET: the project's images, paginated (``page``, ``page_size`` up to 500), filtered by
-    ``label`` (a name), ``unlabeled=true``, ``split`` (train, val, test, none) and ordered by
+    ``label`` (a name), ``unlabeled=true``, ``split`` (train, val, test, none), ``filename``
+    (part of the file name, any case) and ordered by
     ``ordering`` (-id, id, -created_at, created_at).
 
     POST (multipart): one or many ``files``, optional ``label`` (a name, created if missing)
@@ -138,6 +142,12 @@ class ImageListApi(APIView):
             OpenApiParameter("unlabeled", bool),
             OpenApiParameter(
                 "split", str, enum=[*Split.values, "none"], description="none: in no split yet"
+            ),
+            OpenApiParameter("filename", str, description="Part of the file name (any case)."),
+            OpenApiParameter(
+                "meta.<column>",
+                str,
+                description="A metadata column's value, e.g. meta.camera=north (exact).",
             ),
             OpenApiParameter("ordering", str, enum=IMAGE_ORDERINGS),
         ],
@@ -359,3 +369,46 @@ class ImportRetryApi(APIView):
         job = import_job_retry(job=job)
         job.refresh_from_db()
         return Response(ImportJobDetailSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class MetadataReportSerializer(serializers.Serializer):
+    # "filename" (first column) or "external_id" (a column of that name).
+    matched_by = serializers.ChoiceField(choices=["filename", "external_id"])
+    keys = serializers.ListField(child=serializers.CharField())
+    rows = serializers.IntegerField()
+    matched_rows = serializers.IntegerField()
+    unmatched_rows = serializers.IntegerField()
+    # The first unmatched file names (or ids), 50 at most.
+    unmatched = serializers.ListField(child=serializers.CharField())
+    images_updated = serializers.IntegerField()
+
+
+class ImageMetadataApi(APIView):
+    """POST (multipart) a CSV as ``file`` (5 MB at most): a header row, then one row per
+    image. The first column is the file name (or, named ``external_id``, matches the
+    ``external_id`` an earlier CSV attached); every other column becomes a metadata key of
+    the matching images (an empty cell leaves the key as it was). Answers which rows matched.
+    Filter the image list by ``meta.<column>=<value>``."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": inline_serializer(
+                "MetadataUpload", {"file": serializers.FileField()}
+            )
+        },
+        responses=MetadataReportSerializer,
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        try:
+            upload = request.FILES.get("file")
+        except RequestDataTooBig as exc:
+            raise ApplicationError(
+                "The CSV is too big. Split it in parts.",
+                code="too_large",
+                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            ) from exc
+        report = image_metadata_attach(project=project, upload=upload)
+        return Response(MetadataReportSerializer(report).data)

@@ -65,6 +65,13 @@ LOST_IMPORT_ERROR = (
     "The import stopped unexpectedly (the worker was restarted or ran out of memory). "
     "The images imported so far are kept; retry to import the rest."
 )
+# What an import of each kind records as its images' source. Keyed by str: job.kind is the
+# column's plain value.
+IMAGE_SOURCE_OF_KIND: dict[str, str] = {
+    ImportJob.Kind.ZIP: Image.Source.ZIP,
+    ImportJob.Kind.URLS: Image.Source.URL,
+    ImportJob.Kind.CSV: Image.Source.CSV,
+}
 
 
 # --- Creating and retrying ---------------------------------------------------------------
@@ -222,11 +229,7 @@ class ImportRun:
         self.ingestor = ImageIngestor(
             project=job.project,
             uploaded_by=job.created_by,
-            source={
-                ImportJob.Kind.ZIP: Image.Source.ZIP,
-                ImportJob.Kind.URLS: Image.Source.URL,
-                ImportJob.Kind.CSV: Image.Source.CSV,
-            }[job.kind],
+            source=IMAGE_SOURCE_OF_KIND[job.kind],
             label_source=LABEL_SOURCE_IMPORT,
             report=IngestReport.from_dict(job.report),
         )

@@ -47,6 +47,8 @@ class Image(BaseModel):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    # Columns attached from a CSV (camera, site, date...): {column: text value}, for slices.
+    metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]

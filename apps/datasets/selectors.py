@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.http import Http404
 
 from apps.core.exceptions import ApplicationError
@@ -25,6 +27,7 @@ MIN_IMAGES_PER_LABEL = 10
 MAX_IMBALANCE = 3.0
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
+MAX_FILENAME_FILTER = 255
 
 
 def _truthy(value: Any, *, name: str) -> bool:
@@ -40,7 +43,8 @@ def _truthy(value: Any, *, name: str) -> bool:
 
 def image_filter_clean(params: Any) -> dict[str, Any]:
     """The image filter from query parameters or a JSON object: ``label`` (a name),
-    ``unlabeled`` (true/false), ``split`` (train, val, test, or "none" for no split yet)."""
+    ``unlabeled`` (true/false), ``split`` (train, val, test, or "none" for no split yet),
+    ``filename`` (part of the uploaded file's name, any case)."""
     params = params or {}
     if not hasattr(params, "get"):
         raise ApplicationError("The filter must be an object.", code="invalid_filter")
@@ -63,7 +67,44 @@ def image_filter_clean(params: Any) -> dict[str, Any]:
             raise ApplicationError(
                 "The split filter must be train, val, test or none.", code="invalid_filter"
             )
+    filename = params.get("filename")
+    if filename not in (None, ""):
+        if not isinstance(filename, str) or len(filename) > MAX_FILENAME_FILTER:
+            raise ApplicationError(
+                f"The filename filter must be text of at most {MAX_FILENAME_FILTER} characters.",
+                code="invalid_filter",
+            )
+        if filename.strip():
+            cleaned["filename"] = filename.strip()
+    meta = _meta_filter(params)
+    if meta:
+        cleaned["meta"] = meta
     return cleaned
+
+
+MAX_META_FILTERS = 5
+MAX_META_KEY = 64
+
+
+def _meta_filter(params: Any) -> dict[str, str]:
+    """``meta.<key>=<value>`` parameters: images whose metadata column has that value."""
+    meta: dict[str, str] = {}
+    for name in list(params.keys()):
+        if not isinstance(name, str) or not name.startswith("meta."):
+            continue
+        key, value = name[len("meta.") :], params.get(name)
+        if not key or len(key) > MAX_META_KEY or not isinstance(value, str | int | float):
+            raise ApplicationError(
+                f'"{name[:80]}" must be meta.<column>=<value>, the column name at most '
+                f"{MAX_META_KEY} characters.",
+                code="invalid_filter",
+            )
+        meta[key] = str(value).strip()
+    if len(meta) > MAX_META_FILTERS:
+        raise ApplicationError(
+            f"At most {MAX_META_FILTERS} metadata filters at once.", code="invalid_filter"
+        )
+    return meta
 
 
 def image_list(
@@ -91,6 +132,17 @@ def image_list(
         queryset = queryset.filter(label__isnull=False)
     if "split" in filters:
         queryset = queryset.filter(split=filters["split"])
+    if "filename" in filters:
+        # A substring match cannot use a b-tree index; the (project, -id) index narrows the
+        # scan to this project's rows, and pages stop at page_size matches in id order.
+        queryset = queryset.filter(original_filename__icontains=filters["filename"])
+    for position, (key, value) in enumerate(filters.get("meta", {}).items()):
+        # KeyTextTransform takes the key as one name: a key containing "__" stays a key,
+        # never a lookup path.
+        alias = f"meta_{position}"
+        # Cast: KeyTextTransform keeps KeyTransform's JSON lookups; compare as text.
+        text = Cast(KeyTextTransform(key, "metadata"), output_field=TextField())
+        queryset = queryset.alias(**{alias: text}).filter(**{alias: value})
     return queryset.select_related("label").order_by(*IMAGE_ORDERINGS[ordering])
 
 
@@ -208,7 +260,7 @@ def import_job_list(*, project: Project) -> QuerySet[ImportJob]:
     return ImportJob.objects.filter(project=project).order_by("-id")
 
 
-def import_job_get_for_user(*, user, job_id: Any) -> ImportJob:
+def import_job_get_for_user(*, user: Any, job_id: Any) -> ImportJob:
     """An import of one of the user's projects, or 404."""
     if not getattr(user, "is_authenticated", False):
         raise Http404("Import not found.")

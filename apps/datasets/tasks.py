@@ -10,7 +10,6 @@ IMPORT_SOFT_LIMIT = 3 * 3600
 
 @shared_task(
     name="datasets.run_import",
-    queue="default",
     soft_time_limit=IMPORT_SOFT_LIMIT,
     time_limit=IMPORT_SOFT_LIMIT + 120,
     acks_late=True,

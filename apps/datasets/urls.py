@@ -10,6 +10,11 @@ urlpatterns = [
         apis.ImportListApi.as_view(),
         name="project-imports",
     ),
+    path(
+        "projects/<int:project_id>/metadata/",
+        apis.ImageMetadataApi.as_view(),
+        name="project-metadata",
+    ),
     path("imports/<int:job_id>/", apis.ImportDetailApi.as_view(), name="import-detail"),
     path("imports/<int:job_id>/retry/", apis.ImportRetryApi.as_view(), name="import-retry"),
 ]

@@ -190,7 +190,10 @@ class PredictionOutputSerializer(serializers.Serializer):
     label = serializers.CharField()
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
     predictions = _ScoresField()
-    uncertain = serializers.BooleanField()
+    # Under the deployment's current threshold (annotated by the selectors).
+    uncertain = serializers.BooleanField(source="is_uncertain")
+    out_of_distribution = serializers.BooleanField(allow_null=True)
+    ood_score = serializers.FloatField(allow_null=True)
     latency_ms = serializers.FloatField()
     model_version = serializers.IntegerField(source="model_version_id")
     model_version_number = serializers.IntegerField(source="model_version.number")
@@ -224,6 +227,15 @@ class PredictionAnswerSerializer(serializers.Serializer):
     prediction = LabelScoreSerializer(help_text="The most likely label.")
     predictions = LabelScoreSerializer(many=True, help_text="Every label, most likely first.")
     uncertain = serializers.BooleanField()
+    out_of_distribution = serializers.BooleanField(
+        allow_null=True,
+        help_text="The image lies farther from the model's training images than they lie "
+        "from each other (null: a model trained before this was measured, or fine-tuned).",
+    )
+    ood_score = serializers.FloatField(
+        allow_null=True,
+        help_text="Mean cosine distance to the 5 nearest training images (higher: stranger).",
+    )
     latency_ms = serializers.FloatField()
 
 

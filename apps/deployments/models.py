@@ -52,6 +52,10 @@ class PredictionLog(models.Model):
     confidence = models.FloatField()
     predictions = models.JSONField(default=list)
     uncertain = models.BooleanField(default=False)
+    # How far the image lies from the model's training images, and whether that is farther
+    # than the model's own training images usually lie (None: a model without a reference).
+    ood_score = models.FloatField(null=True, blank=True)
+    out_of_distribution = models.BooleanField(null=True, blank=True)
     latency_ms = models.FloatField()
     image = models.FileField(max_length=255, blank=True)
     image_sha256 = models.CharField(max_length=64, blank=True)

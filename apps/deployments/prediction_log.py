@@ -67,6 +67,8 @@ class LogEntry:
     source: str
     image: bytes | None  # None when the deployment does not store images
     image_ext: str = "jpg"
+    ood_score: float | None = None
+    out_of_distribution: bool | None = None
 
 
 def image_storage_prefix(slug: str) -> str:
@@ -267,6 +269,8 @@ class PredictionLogWriter:
                     confidence=entry.confidence,
                     predictions=entry.predictions,
                     uncertain=entry.uncertain,
+                    ood_score=entry.ood_score,
+                    out_of_distribution=entry.out_of_distribution,
                     latency_ms=entry.latency_ms,
                     image=name,
                     image_sha256=sha256,

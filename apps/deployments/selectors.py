@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
 from django.http import Http404
 
 from apps.deployments.models import Deployment, DeploymentApiKey, PredictionLog
@@ -49,13 +49,31 @@ def api_key_get(*, deployment: Deployment, key_id: str) -> DeploymentApiKey:
     return api_key
 
 
+def _with_current_uncertainty(
+    queryset: QuerySet[PredictionLog], *, threshold: float
+) -> QuerySet[PredictionLog]:
+    """Each row's ``is_uncertain``: its stored confidence under the deployment's threshold as
+    it is NOW. Raising the threshold re-reads old answers too; the ``uncertain`` column only
+    records what the caller was told at the time."""
+    return queryset.annotate(
+        is_uncertain=Case(
+            When(confidence__lt=threshold, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+    )
+
+
 def prediction_list(
     *, deployment: Deployment, uncertain: bool | None = None
 ) -> QuerySet[PredictionLog]:
-    """The deployment's logged predictions, newest first; ``uncertain`` filters."""
+    """The deployment's logged predictions, newest first; ``uncertain`` filters by the
+    deployment's current threshold (see ``_with_current_uncertainty``)."""
     queryset = PredictionLog.objects.filter(deployment=deployment).select_related("model_version")
     if uncertain is not None:
-        queryset = queryset.filter(uncertain=uncertain)
+        below = Q(confidence__lt=deployment.threshold)
+        queryset = queryset.filter(below if uncertain else ~below)
+    queryset = _with_current_uncertainty(queryset, threshold=deployment.threshold)
     return queryset.order_by("-created_at", "-id")
 
 
@@ -78,7 +96,10 @@ def prediction_get(
     from apps.deployments.prediction_log import prediction_log_flush
 
     uid = _parse_uid(prediction_id)
-    queryset = PredictionLog.objects.select_related("deployment__project", "model_version")
+    queryset = _with_current_uncertainty(
+        PredictionLog.objects.select_related("deployment__project", "model_version"),
+        threshold=deployment.threshold,
+    )
     deadline = time.monotonic() + wait
     flushed = False
     while True:

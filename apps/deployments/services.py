@@ -8,7 +8,7 @@ import secrets
 import string
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from django.core.files.storage import default_storage
@@ -83,9 +83,10 @@ def _warm(version: ModelVersion) -> None:
     try:
         registry.runner_for(
             version_id=version.id,
-            onnx_name=version.onnx_file.name,
+            onnx_name=version.onnx_file.name or "",
             labels=tuple(version.labels),
             backbone=version.backbone,
+            ood_name=version.ood_file.name or "",
         )
     except Exception as exc:  # noqa: BLE001 - any loading failure means "cannot serve it"
         logger.exception("model version %s could not be loaded", version.id)
@@ -249,7 +250,8 @@ def api_key_create(*, deployment: Deployment, name: str) -> tuple[DeploymentApiK
     with transaction.atomic():
         api_key, key = DeploymentApiKey.objects.create_key(name=name, deployment=deployment)
         _publish_change(strict=False)
-    return api_key, key
+    # create_key is typed for the abstract key model; it creates a row of this manager's model.
+    return cast(DeploymentApiKey, api_key), key
 
 
 def api_key_revoke(*, api_key: DeploymentApiKey) -> DeploymentApiKey:
@@ -263,6 +265,21 @@ def api_key_revoke(*, api_key: DeploymentApiKey) -> DeploymentApiKey:
 
 
 # --- Predictions ------------------------------------------------------------------------
+
+
+def _ood(
+    runner: Any, features: np.ndarray | None, count: int
+) -> tuple[list[float | None], list[bool | None]]:
+    """Each image's out-of-distribution score and flag (None for a model without a
+    reference): its embedding against the scorer loaded with the model."""
+    scorer = getattr(runner, "ood", None)
+    if scorer is None or features is None:
+        return [None] * count, [None] * count
+    scores = scorer.scores(features)
+    return (
+        [round(float(score), 5) for score in scores],
+        [bool(score > scorer.threshold) for score in scores],
+    )
 
 
 def predictions_make(
@@ -285,14 +302,15 @@ def predictions_make(
             inputs.images, backbone=live.backbone, many=inputs.many, max_bytes=max_image_bytes()
         )
         batch = ml.preprocess_batch([image.image for image in decoded], live.backbone)
-        probabilities = runner.predict_arrays(batch)
+        probabilities, features = runner.predict_arrays_with_features(batch)
+    ood_scores, ood_flags = _ood(runner, features, len(probabilities))
 
     labels = live.labels
     latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
     created_at = timezone.now()
     results: list[dict[str, Any]] = []
     entries: list[LogEntry] = []
-    for item, image, row in zip(inputs.images, decoded, probabilities, strict=True):
+    for k, (item, image, row) in enumerate(zip(inputs.images, decoded, probabilities, strict=True)):
         order = np.argsort(-row, kind="stable")
         predictions = [{"label": labels[j], "confidence": float(row[j])} for j in order]
         top = predictions[0]
@@ -307,6 +325,8 @@ def predictions_make(
                 "prediction": top,
                 "predictions": predictions,
                 "uncertain": uncertain,
+                "out_of_distribution": ood_flags[k],
+                "ood_score": ood_scores[k],
                 "latency_ms": latency_ms,
             }
         )
@@ -320,6 +340,8 @@ def predictions_make(
                 confidence=top["confidence"],
                 predictions=predictions,
                 uncertain=uncertain,
+                ood_score=ood_scores[k],
+                out_of_distribution=ood_flags[k],
                 latency_ms=latency_ms,
                 created_at=created_at,
                 source=source,
@@ -356,7 +378,7 @@ def prediction_add_to_dataset(
         )
         if existing is not None:
             return existing, False
-    if not prediction.image:
+    if not prediction.image.name:
         raise ApplicationError(
             "This prediction's image was not kept (the deployment does not store images), so "
             "it cannot be added to the data set.",

@@ -39,6 +39,7 @@ class ImageFilterSerializer(serializers.Serializer):
     split = serializers.ChoiceField(
         choices=[*Split.values, "none"], required=False, help_text="none: in no split yet"
     )
+    filename = serializers.CharField(required=False, help_text="Part of the file name (any case).")
 
 
 @extend_schema_field(ImageFilterSerializer)

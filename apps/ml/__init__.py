@@ -79,6 +79,18 @@ _EXPORTS: dict[str, str] = {
     "cross_validated_probabilities": "data_health",
     "label_issues": "data_health",
     "near_duplicates": "data_health",
+    # maps, clusters and learning curves on embeddings (numpy, scikit-learn when called)
+    "Clusters": "projection",
+    "cluster_embeddings": "projection",
+    "embedding_map": "projection",
+    "map_coordinates": "projection",
+    "reduce_embeddings": "projection",
+    "Advice": "curves",
+    "CurvePoint": "curves",
+    "PowerLaw": "curves",
+    "fit_power_law": "curves",
+    "learning_advice": "curves",
+    "learning_curve": "curves",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -99,6 +111,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from apps.ml.backbones import BACKBONES, BackboneSpec, get_backbone
+    from apps.ml.curves import (
+        Advice,
+        CurvePoint,
+        PowerLaw,
+        fit_power_law,
+        learning_advice,
+        learning_curve,
+    )
     from apps.ml.data_health import (
         DUPLICATE_SIMILARITY,
         DuplicatePair,
@@ -135,6 +155,13 @@ if TYPE_CHECKING:
     from apps.ml.inference import Predictor
     from apps.ml.onnx_compose import compose_classifier_onnx
     from apps.ml.preprocessing import preprocess, preprocess_batch, train_transform
+    from apps.ml.projection import (
+        Clusters,
+        cluster_embeddings,
+        embedding_map,
+        map_coordinates,
+        reduce_embeddings,
+    )
     from apps.ml.threads import torch_threads
     from apps.ml.training import (
         FinetuneSpec,

@@ -6,7 +6,7 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ EXPORT_TOLERANCE = 1e-3
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     # The dynamo exporter reports each stage on stdout and warns about internals; none of it is
     # actionable for a user watching a training job.
     logger = logging.getLogger("torch.onnx")
@@ -65,6 +65,8 @@ def onnx_bytes(
             )
     finally:
         model.train(was_training)
+    # With dynamo=True the exporter always returns a program (None is the TorchScript path).
+    assert program is not None
     proto = program.model_proto
     onnx.checker.check_model(proto, full_check=True)
     return proto.SerializeToString()

@@ -14,9 +14,9 @@ import dataclasses
 import io
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -66,15 +66,19 @@ def _load(source: ImageSource) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-class _ImageDataset(torch.utils.data.Dataset):
-    def __init__(self, items: Sequence[tuple[ImageSource, int]], transform) -> None:
+class _ImageDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
+    def __init__(
+        self,
+        items: Sequence[tuple[ImageSource, int]],
+        transform: Callable[[Image.Image], torch.Tensor],
+    ) -> None:
         self.items = list(items)
         self.transform = transform
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         source, label = self.items[index]
         return self.transform(_load(source)), label
 
@@ -177,7 +181,7 @@ def train_one_epoch(
     device = torch.device(device)
     autocast = autocast or _no_autocast(device)
     scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
-    batches = len(loader) if hasattr(loader, "__len__") else 0
+    batches = len(loader) if isinstance(loader, Sized) else 0
     loss_sum, correct, seen = 0.0, 0, 0
     for batch_index, (x, y) in enumerate(loader):
         if should_stop is not None and should_stop():
@@ -297,7 +301,7 @@ class _Run:
 
     @property
     def finished(self) -> bool:
-        has_val = len(self.val_loader.dataset) > 0
+        has_val = len(cast(Sized, self.val_loader.dataset)) > 0
         return self.epoch >= self.spec.epochs or (has_val and self.stopper.should_stop)
 
 
@@ -342,7 +346,7 @@ def _setup(
     def eval_transform(image: Image.Image) -> torch.Tensor:
         return torch.from_numpy(preprocess(image, backbone))
 
-    loader_options = {
+    loader_options: dict[str, Any] = {
         "batch_size": spec.batch_size,
         "num_workers": spec.num_workers,
         "persistent_workers": spec.num_workers > 0,
@@ -400,7 +404,7 @@ def _epoch(
 ) -> None:
     """Train and score one more epoch, and keep its weights when they are the best."""
     spec, epoch = run.spec, run.epoch + 1
-    has_val = len(run.val_loader.dataset) > 0
+    has_val = len(cast(Sized, run.val_loader.dataset)) > 0
 
     def on_batch(done: int, batches: int) -> None:
         if on_progress is not None:

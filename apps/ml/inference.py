@@ -57,6 +57,21 @@ class Predictor:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         return self.session.run(None, {self.input_name: batch})[0]
 
+    @property
+    def has_features(self) -> bool:
+        """Does the graph also output the image's embedding ("features", second output)?
+        Composed quick-mode graphs do; older ones and fine-tuned exports do not."""
+        return len(self.session.get_outputs()) > 1
+
+    def predict_arrays_with_features(
+        self, batch: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Preprocessed float32 [N, 3, H, W] -> (probabilities [N, C], embeddings [N, D] or
+        None when the graph has no second output): one forward pass."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        outputs = self.session.run(None, {self.input_name: batch})
+        return outputs[0], (outputs[1] if len(outputs) > 1 else None)
+
     def predict(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.predict_arrays(preprocess_batch(images, self.spec))
 

@@ -54,7 +54,8 @@ def compose_linear_classifier(
     bias: np.ndarray,
 ) -> onnx.ModelProto:
     """The feature graph ("input" -> "features" [N, D]) followed by softmax(x W^T + b):
-    "input" [N, 3, H, W] -> "probabilities" [N, C]."""
+    "input" [N, 3, H, W] -> "probabilities" [N, C] and, second, "features" [N, D] (the
+    frozen embedding itself, for out-of-distribution scores)."""
     model = (
         feature_graph
         if isinstance(feature_graph, onnx.ModelProto)
@@ -88,8 +89,12 @@ def compose_linear_classifier(
     batch = outputs[0].type.tensor_type.shape.dim[0]
     probabilities = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, classes])
     probabilities.type.tensor_type.shape.dim[0].CopyFrom(batch)
+    features = onnx.ValueInfoProto()
+    features.CopyFrom(outputs[0])
     del graph.output[:]
-    graph.output.append(probabilities)
+    # Probabilities first (what every caller reads as output 0), then the embedding the
+    # head saw: serving scores it for out-of-distribution in the same forward pass.
+    graph.output.extend([probabilities, features])
     onnx.checker.check_model(model)
     return model
 

@@ -13,7 +13,7 @@ from django.http import Http404
 from apps.projects.models import Label, Project
 
 
-def project_get_for_user(*, user, project_id: int) -> Project:
+def project_get_for_user(*, user: Any, project_id: int) -> Project:
     """The user's project, or 404 (also for somebody else's project)."""
     if not getattr(user, "is_authenticated", False):
         raise Http404("Project not found.")
@@ -57,7 +57,7 @@ def project_list_for_user(*, user: Any) -> QuerySet[Project]:
     )
 
 
-def project_get_annotated_for_user(*, user, project_id: int) -> Project:
+def project_get_annotated_for_user(*, user: Any, project_id: int) -> Project:
     """One project with the same counts as the list."""
     try:
         return project_list_for_user(user=user).get(id=project_id)

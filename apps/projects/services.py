@@ -76,7 +76,11 @@ def project_create(
     project.save()
     names = [label_name_clean(n) for n in labels]
     seen: set[str] = set()
-    unique = [n for n in names if not (n.casefold() in seen or seen.add(n.casefold()))]
+    unique: list[str] = []
+    for label_name in names:  # the first spelling of each name, compared without case
+        if label_name.casefold() not in seen:
+            seen.add(label_name.casefold())
+            unique.append(label_name)
     Label.objects.bulk_create([Label(project=project, name=n) for n in unique])
     return project
 

@@ -19,6 +19,7 @@ from apps.core.pagination import PageNumberPagination
 from apps.projects.selectors import project_get_for_user
 from apps.training.models import ModelVersion, TrainingJob
 from apps.training.selectors import (
+    metrics_for_read,
     model_version_get_for_user,
     model_version_list,
     training_job_get_for_user,
@@ -65,6 +66,17 @@ class LinearProbeSerializer(serializers.Serializer):
     macro_f1 = serializers.FloatField(required=False, allow_null=True)
 
 
+class AccuracyIntervalSerializer(serializers.Serializer):
+    """Accuracy with its 95 % (Wilson) interval and the number of test images behind it."""
+
+    value = serializers.FloatField()
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+    images = serializers.IntegerField()
+    # The interval is wider than 10 points: too few test images to tell reliably.
+    too_few_images = serializers.BooleanField()
+
+
 class TrainingMetricsSerializer(serializers.Serializer):
     """What a job reports: ``history`` while it runs; the evaluation on the held-out images
     once it has succeeded. Every key is optional (a queued job has none)."""
@@ -85,11 +97,23 @@ class TrainingMetricsSerializer(serializers.Serializer):
     )
     misclassified = MisclassifiedSerializer(many=True, required=False)
     timings = serializers.DictField(child=serializers.FloatField(), required=False)
+    accuracy_interval = AccuracyIntervalSerializer(required=False)
+    # Seconds the whole run took.
+    seconds = serializers.FloatField(required=False)
+    # Fine-tuning: "kept_probe" when no epoch beat the quick model it started from (the
+    # version's weights are then the quick model's), "improved" otherwise.
+    outcome = serializers.ChoiceField(choices=["kept_probe", "improved"], required=False)
+    kept_probe = serializers.BooleanField(required=False)
+    # While running: an estimate of the seconds left.
+    eta_seconds = serializers.FloatField(required=False)
 
 
 @extend_schema_field(TrainingMetricsSerializer)
 class _MetricsField(serializers.JSONField):
-    """The stored metrics as they are (documented by TrainingMetricsSerializer)."""
+    """The stored metrics as the selectors read them (documented by TrainingMetricsSerializer)."""
+
+    def to_representation(self, value):
+        return super().to_representation(metrics_for_read(value))
 
 
 class SnapshotEntrySerializer(serializers.Serializer):

@@ -10,7 +10,8 @@ class TrainingConfig(AppConfig):
         from apps.core.jobs import JobKind, register
         from apps.training import tasks
         from apps.training.embeddings import EMBEDDING_LOST_ERROR, embeddings_schedule
-        from apps.training.models import EmbeddingJob, TrainingJob
+        from apps.training.health.compute import HEALTH_LOST_ERROR
+        from apps.training.models import EmbeddingJob, HealthJob, TrainingJob
         from apps.training.services import LOST_WORKER_ERROR, training_job_on_lost
 
         register(
@@ -24,6 +25,7 @@ class TrainingConfig(AppConfig):
         register(
             JobKind(model=EmbeddingJob, task=tasks.embed_images, lost_message=EMBEDDING_LOST_ERROR)
         )
+        register(JobKind(model=HealthJob, task=tasks.health_report, lost_message=HEALTH_LOST_ERROR))
         # Freshly stored images are embedded in the background, so that quick training
         # finds them cached.
         on_images_created.connect(embeddings_schedule)

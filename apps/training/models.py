@@ -86,6 +86,10 @@ class ModelVersion(BaseModel):
     head_file = models.FileField(max_length=255)
     # Fine-tuned versions only: the whole network's state dict (the head alone is not enough).
     model_file = models.FileField(max_length=255, blank=True)
+    # Quick mode only: the L2-normalised embeddings the model was trained on (float16 .npy),
+    # the reference that serving scores out-of-distribution requests against. Blank for
+    # fine-tuned versions and versions trained before it existed.
+    ood_file = models.FileField(max_length=255, blank=True)
     training_job = models.ForeignKey(
         TrainingJob, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -98,3 +102,69 @@ class ModelVersion(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.number}"
+
+
+class HealthJob(Job):
+    """One computation of a project's data health report (``apps.training.health``). The
+    newest job says whether a report is being computed; the newest succeeded one holds it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="health_jobs")
+    # The version whose backbone (and head, for the suggestions) the report used; None when
+    # the project had no model yet.
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    computed_at = models.DateTimeField(null=True, blank=True)
+    # {"value", "low", "high", "images"}: accuracy of out-of-sample (cross-validated)
+    # predictions with its 95 % interval; None with fewer than 2 labelled classes.
+    cv_accuracy = models.JSONField(null=True, blank=True)
+    # [{"image", "label", "suggested", "score"}], most likely wrong first.
+    label_issues = models.JSONField(default=list, blank=True)
+    # [{"images": [a, b], "similarity", "cross_split"}], train/test leaks first.
+    near_duplicates = models.JSONField(default=list, blank=True)
+    # [{"image", "score"}], strangest first.
+    outliers = models.JSONField(default=list, blank=True)
+    # The model's guess for each then-unlabelled image: [[image, label, confidence, margin]]
+    # (the "label next" queue is ordered from it at read time).
+    predictions = models.JSONField(default=list, blank=True)
+    # What the insights endpoints read (``apps.training.insights``), so the web process never
+    # runs torch. {"labels", "sources", "model_version", "images": [[image, label, predicted,
+    # confidence, split]]}: one out-of-sample prediction per labelled image; None with fewer
+    # than 2 labelled classes.
+    out_of_sample = models.JSONField(null=True, blank=True)
+    # {"images", "points", "fit", "advice"}: the learning curve as the API shows it.
+    learning_curve = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"health job {self.pk} (project {self.project_id})"
+
+
+class HealthDismissal(models.Model):
+    """An issue the user looked at and kept. A "label" dismissal holds for the label the
+    image had then: relabelling the image brings the issue back if it is found again."""
+
+    class Kind(models.TextChoices):
+        LABEL = "label", "Label issue"
+        DUPLICATE = "duplicate", "Near-duplicate"
+        OUTLIER = "outlier", "Outlier"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # kind "label": the label kept (its id; a rename is the same label). Null otherwise.
+    label = models.ForeignKey(
+        "projects.Label", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "kind", "label"], name="health_dismissal_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} dismissed for image {self.image_id}"

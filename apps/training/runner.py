@@ -23,8 +23,9 @@ from apps.core.exceptions import ApplicationError
 from apps.datasets.models import Image
 from apps.training.checkpoints import checkpoint_load, checkpoint_save
 from apps.training.embeddings import embeddings_compute, image_open_normalized
+from apps.training.health.reference import OOD_FILENAME, ood_reference_bytes
 from apps.training.models import TrainingJob
-from apps.training.selectors import ID_CHUNK, embedding_vectors
+from apps.training.selectors import ID_CHUNK, accuracy_interval_of, embedding_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -165,12 +166,33 @@ class Progress:
             return
         fraction = min(max(float(fraction), 0.0), 1.0)
         overall = self._offset(self.stage) + self.stages.get(self.stage, 0.0) * fraction
-        self.monitor.report(
-            stage=self.stage,
-            progress=round(min(overall, 0.999), 4),
-            # A copy: the monitor's thread serialises it while training appends more.
-            metrics={"history": list(self.history)},
-        )
+        # A copy: the monitor's thread serialises it while training appends more.
+        live: dict[str, Any] = {"history": list(self.history)}
+        eta = self.seconds_left(fraction)
+        if eta is not None:
+            live["eta_seconds"] = round(eta, 1)
+        self.monitor.report(stage=self.stage, progress=round(min(overall, 0.999), 4), metrics=live)
+
+    def seconds_left(self, fraction: float) -> float | None:
+        """An estimate of the time left: the current stage at the pace it has gone so far
+        (for training, the epochs' own durations), the stages after it at the pace of the
+        whole run per share of the bar. None until the stage has made some progress."""
+        if fraction <= 0.0 or fraction >= 1.0:
+            return None
+        now = time.monotonic()
+        stage_elapsed = now - self._stage_started
+        epochs = [row["seconds"] for row in self.history if row.get("seconds")]
+        if self.stage == "training" and epochs:
+            # Epochs left at the mean epoch's duration (an epoch ends each progress event).
+            per_fraction = sum(epochs) / len(epochs) / max(fraction / len(epochs), 1e-6)
+            stage_left = per_fraction * (1.0 - fraction)
+        else:
+            stage_left = stage_elapsed / fraction * (1.0 - fraction)
+        share = self.stages.get(self.stage, 0.0)
+        done_share = self._offset(self.stage) + share * fraction
+        later_share = max(0.0, 1.0 - self._offset(self.stage) - share)
+        per_share = (now - self._started) / max(done_share, 1e-6)
+        return stage_left + later_share * per_share
 
     def on_event(self, event: Any) -> None:
         """An ``apps.ml.ProgressEvent`` from a fit function."""
@@ -323,13 +345,14 @@ def _train_quick(
     progress.begin("exporting")
     onnx_bytes = ml.compose_classifier_onnx(spec.name, result.head_state)
     head_bytes = ml.state_bytes(result.head_state)
+    # What serving scores out-of-distribution requests against: the images trained on.
+    trained_x, _, _ = _arrays(part.train + part.val, vectors)
+    ood_bytes = ood_reference_bytes(trained_x) if len(trained_x) >= 2 else None
     metrics = _final_metrics(job, metrics, part, progress, result, vectors)
-    return TrainOutput(
-        backbone=spec.name,
-        labels=labels,
-        metrics=metrics,
-        files=[("onnx_file", "model.onnx", onnx_bytes), ("head_file", "head.pt", head_bytes)],
-    )
+    files = [("onnx_file", "model.onnx", onnx_bytes), ("head_file", "head.pt", head_bytes)]
+    if ood_bytes is not None:
+        files.append(("ood_file", OOD_FILENAME, ood_bytes))
+    return TrainOutput(backbone=spec.name, labels=labels, metrics=metrics, files=files)
 
 
 def _final_metrics(
@@ -351,9 +374,19 @@ def _final_metrics(
     metrics["history"] = list(result.history) if result.history else progress.history
     metrics["best_epoch"] = getattr(result, "best_epoch", None)
     metrics["target"] = _target(job.project, metrics)
+    metrics["accuracy_interval"] = accuracy_interval_of(metrics)
     metrics.update(extra)
     metrics["timings"] = progress.end()
+    metrics["seconds"] = metrics["timings"]["total"]
     return _plain(metrics)
+
+
+def _finetune_outcome(result: Any, *, has_probe: bool) -> dict[str, Any]:
+    """Whether fine-tuning beat the quick model it started from. Epoch 0 is that quick model
+    scored on validation (``ml.fit_finetune``): when it stays the best, the weights kept ARE
+    the quick model's, and the user must be told so rather than shown a "new" model."""
+    kept = has_probe and getattr(result, "best_epoch", None) == 0
+    return {"outcome": "kept_probe" if kept else "improved", "kept_probe": kept}
 
 
 def _image_source(name: str) -> Callable[[], Any]:
@@ -422,6 +455,7 @@ def _train_finetune(
             "macro_f1": probe_metrics.get("macro_f1"),
         },
         device=result.device,
+        **_finetune_outcome(result, has_probe=bool(part.val)),
     )
     return TrainOutput(
         backbone=spec.name,

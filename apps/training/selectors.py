@@ -10,6 +10,7 @@ import numpy as np
 from django.db.models import QuerySet
 from django.http import Http404
 
+from apps import ml
 from apps.projects.models import Project
 from apps.training.models import Embedding, ModelVersion, TrainingJob
 
@@ -22,7 +23,7 @@ def training_job_list(*, project: Project) -> QuerySet[TrainingJob]:
     return TrainingJob.objects.filter(project=project).defer("snapshot", "log").order_by("-id")
 
 
-def training_job_get_for_user(*, user, job_id: Any) -> TrainingJob:
+def training_job_get_for_user(*, user: Any, job_id: Any) -> TrainingJob:
     """A training job of one of the user's projects, or 404."""
     if not getattr(user, "is_authenticated", False):
         raise Http404("Training job not found.")
@@ -45,7 +46,7 @@ def model_version_list(*, project: Project) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(project=project).defer("snapshot").order_by("-number")
 
 
-def model_version_get_for_user(*, user, version_id: Any) -> ModelVersion:
+def model_version_get_for_user(*, user: Any, version_id: Any) -> ModelVersion:
     """A model version of one of the user's projects, or 404."""
     if not getattr(user, "is_authenticated", False):
         raise Http404("Model not found.")
@@ -55,6 +56,38 @@ def model_version_get_for_user(*, user, version_id: Any) -> ModelVersion:
         )
     except (ModelVersion.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("Model not found.") from exc
+
+
+# A 95 % interval wider than this (in accuracy, 0..1) is too wide to tell models apart or to
+# say a target is met: the user is asked for more labelled images.
+INTERVAL_TOO_WIDE = 0.10
+
+
+def accuracy_interval_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The 95 % (Wilson) interval of ``metrics``' accuracy from the number of test images it
+    was measured on, or None when the metrics have no count (a job still running)."""
+    count, accuracy = metrics.get("count"), metrics.get("accuracy")
+    if not isinstance(count, int) or count <= 0 or not isinstance(accuracy, int | float):
+        return None
+    interval = ml.accuracy_interval(round(accuracy * count), count)
+    return {
+        "value": round(interval.value, 5),
+        "low": round(interval.low, 5),
+        "high": round(interval.high, 5),
+        "images": interval.images,
+        "too_few_images": interval.high - interval.low > INTERVAL_TOO_WIDE,
+    }
+
+
+def metrics_for_read(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Stored metrics as the API shows them: versions trained before intervals were recorded
+    get theirs computed from their count and accuracy."""
+    metrics = dict(metrics or {})
+    if "accuracy_interval" not in metrics:
+        interval = accuracy_interval_of(metrics)
+        if interval is not None:
+            metrics["accuracy_interval"] = interval
+    return metrics
 
 
 def embedding_vectors(*, image_ids: Iterable[int], backbone: str) -> dict[int, np.ndarray]:

@@ -35,6 +35,7 @@ from apps.datasets.models import Image
 from apps.datasets.splits import images_assign_splits
 from apps.projects.models import Label, Project
 from apps.training.checkpoints import checkpoint_delete
+from apps.training.health.services import health_after_training
 from apps.training.models import ModelVersion, TrainingJob
 from apps.training.monitor import JobMonitor
 from apps.training.runner import train
@@ -99,7 +100,7 @@ def _check_data(project: Project, rows: list[dict[str, Any]]) -> None:
 
 
 def training_job_create(
-    *, project: Project, mode: str = TrainingJob.Mode.QUICK, created_by=None
+    *, project: Project, mode: str = TrainingJob.Mode.QUICK, created_by: Any = None
 ) -> TrainingJob:
     """Check the project's data, freeze it into a new job and queue the job (after the
     commit, on the "training" queue). Answers 400 for data that cannot be trained on and
@@ -313,7 +314,7 @@ def training_job_run(*, job_id: int) -> TrainingJob | None:
     result, outcome = _attempt(job)
     if result is not None:
         try:
-            _model_version_record(job, result)
+            version = _model_version_record(job, result)
         except Exception:
             logger.exception("training job %s: saving the model failed", job.pk)
             message = "The trained model could not be saved. Try training again."
@@ -322,6 +323,10 @@ def training_job_run(*, job_id: int) -> TrainingJob | None:
                 "error": message,
                 "log": _log_line(job, f"attempt {job.attempts} failed: {message}"),
             }
+        else:
+            if version is not None:
+                # The new version's data health report (committed: the version is saved).
+                health_after_training(project_id=job.project_id)
     if outcome:
         # A no-op when the job was taken from this attempt meanwhile (reaped).
         job_finish(job, checkpoint="", **outcome)

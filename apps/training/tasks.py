@@ -21,7 +21,6 @@ EMBEDDING_SOFT_LIMIT = 15 * 60
 
 @shared_task(
     name="training.embed_images",
-    queue="default",
     acks_late=True,
     soft_time_limit=EMBEDDING_SOFT_LIMIT,
     time_limit=EMBEDDING_SOFT_LIMIT + 60,
@@ -34,7 +33,6 @@ def embed_images(job_id: int) -> None:
 
 @shared_task(
     name="training.run_job",
-    queue="training",
     acks_late=True,
     soft_time_limit=TRAINING_SOFT_LIMIT,
     time_limit=TRAINING_SOFT_LIMIT + 300,
@@ -60,3 +58,20 @@ def _warm_up_worker_process(**_kwargs) -> None:
     # background, so the first quick training does not pay for it (its whole budget is
     # a few seconds). Not inline: Celery gives a new process only seconds to start.
     threading.Thread(target=_preload_ml, name="preload-ml", daemon=True).start()
+
+
+# The analysis itself takes seconds for 10,000 cached embeddings; the rest of the budget is
+# for embedding images that have none yet.
+HEALTH_SOFT_LIMIT = 30 * 60
+
+
+@shared_task(
+    name="training.health_report",
+    acks_late=True,
+    soft_time_limit=HEALTH_SOFT_LIMIT,
+    time_limit=HEALTH_SOFT_LIMIT + 60,
+)
+def health_report(job_id: int) -> None:
+    from apps.training.health.compute import health_job_run
+
+    health_job_run(job_id=job_id)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "csp",
     "apps.core",
     "apps.accounts",
@@ -155,20 +156,30 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # worker ever reads. Workers: `-Q default` and `-Q training` (apps.core.processes).
 CELERY_TASK_QUEUES = (Queue("default"), Queue("training"))
 CELERY_TASK_CREATE_MISSING_QUEUES = False
-# Training has a queue (and a worker with one process) of its own, so a long training
-# never holds up imports and embeddings; everything else goes to "default".
-CELERY_TASK_ROUTES = {"training.run_job": {"queue": "training"}}
+# Every task's queue, named here once (Celery 5.7 deprecates the task decorator's `queue`):
+# training has a queue (and a worker with one process) of its own, so a long training never
+# holds up imports and embeddings. tests/core/test_celery.py fails for a task left out.
+CELERY_TASK_ROUTES = {
+    "core.ping": {"queue": "default"},
+    "core.reap_stale_jobs": {"queue": "default"},
+    "core.delete_stored_files": {"queue": "default"},
+    "core.delete_stored_prefix": {"queue": "default"},
+    "datasets.run_import": {"queue": "default"},
+    "training.embed_images": {"queue": "default"},
+    "training.health_report": {"queue": "default"},
+    "training.run_job": {"queue": "training"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that queues a job must not hang when Redis is down: it answers 503 within
+# seconds (apps.core.jobs.job_dispatch sends without retries).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than any job's hard time limit. Even so, jobs claim their database row, so a
     # re-delivered message for a job already taken is a no-op.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 3600),
-    # A request that queues a job must not hang when Redis is down: it answers 503 within
-    # seconds (apps.core.jobs.job_dispatch sends without retries).
-    "socket_connect_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
-    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
 }
-CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0)
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
@@ -211,9 +222,6 @@ AUTH_THROTTLE_RATES = {
     ),
     "signups_per_address": env.str("BAKEHOUSE_SIGNUPS_PER_ADDRESS", default="20/hour"),
 }
-# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, the
-# client address is the TCP peer). A forged header is ignored unless a proxy is declared.
-NUM_PROXIES = env.int("BAKEHOUSE_NUM_PROXIES", default=0)
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -234,7 +242,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_THROTTLE_RATES": {"prediction": "6000/min"},
-    "NUM_PROXIES": NUM_PROXIES,
+    # DRF reads the client address from REMOTE_ADDR alone: TrustedProxyMiddleware has already
+    # replaced it with the forwarded one when (and only when) a declared proxy sent it.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bakehouse API",
@@ -249,8 +259,17 @@ SPECTACULAR_SETTINGS = {
         "ImportKindEnum": "apps.datasets.models.ImportJob.Kind",
         "JobStatusEnum": "apps.core.models.Job.Status",
         "TrainingModeEnum": "apps.training.models.TrainingJob.Mode",
+        "HealthIssueKindEnum": "apps.training.models.HealthDismissal.Kind",
         "UserLabelSourceEnum": ["user", "suggestion"],
+        "EmbeddingsStatusEnum": "apps.training.insights_apis.STATUSES",
+        "PredictionSourceEnum": "apps.training.insights_apis.SOURCES",
+        "HealthReportStatusEnum": "apps.training.insights_apis.REPORT_STATUSES",
     },
+    # Swagger UI and ReDoc from this platform's own static files (drf-spectacular-sidecar),
+    # never a CDN: the docs work on an offline install and under script-src 'self'.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Files ------------------------------------------------------------------------------
@@ -261,6 +280,8 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 # The built browser app (vite build, base "/static/") is served by whitenoise.
 STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+# The platform's own static files (the API docs' offline helper).
+STATICFILES_DIRS.append(BASE_DIR / "bakehouse" / "static")
 WHITENOISE_USE_FINDERS = True
 
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")

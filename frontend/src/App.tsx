@@ -14,7 +14,9 @@ const DatasetPage = lazy(() => import("./pages/dataset/DatasetPage"));
 const TrainPage = lazy(() => import("./pages/train/TrainPage"));
 const ModelPage = lazy(() => import("./pages/model/ModelPage"));
 const DeployPage = lazy(() => import("./pages/deploy/DeployPage"));
+const DataHealthPage = lazy(() => import("./pages/health/DataHealthPage"));
 const SettingsPage = lazy(() => import("./pages/project/SettingsPage"));
+const GuidePage = lazy(() => import("./pages/guide/GuidePage"));
 
 export function App() {
   return (
@@ -27,11 +29,13 @@ export function App() {
         <Route element={<AppLayout />}>
           <Route index element={<ProjectsPage />} />
           <Route path="projects" element={<Navigate to="/" replace />} />
+          <Route path="guide" element={<Lazy><GuidePage /></Lazy>} />
           <Route path="projects/:projectId" element={<ProjectLayout />}>
             <Route index element={<Navigate to="dataset" replace />} />
             <Route path="dataset" element={<Lazy><DatasetPage /></Lazy>} />
             <Route path="train" element={<Lazy><TrainPage /></Lazy>} />
             <Route path="model" element={<Lazy><ModelPage /></Lazy>} />
+            <Route path="health" element={<Lazy><DataHealthPage /></Lazy>} />
             <Route path="deploy" element={<Lazy><DeployPage /></Lazy>} />
             <Route path="settings" element={<Lazy><SettingsPage /></Lazy>} />
           </Route>

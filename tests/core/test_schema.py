@@ -50,9 +50,10 @@ def test_every_answer_has_a_schema(schema):
 
 
 def test_every_write_documents_its_body(schema):
-    # Writes without a body: log-out, cancel, retry.
+    # Writes without a body: log-out, cancel, retry, recompute the data-health report.
     bodiless = {
         ("post", "/api/v1/auth/logout/"),
+        ("post", "/api/v1/projects/{project_id}/health/"),
         ("post", "/api/v1/training-jobs/{job_id}/cancel/"),
         ("post", "/api/v1/imports/{job_id}/retry/"),
     }

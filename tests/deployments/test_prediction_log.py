@@ -63,6 +63,30 @@ def test_images_are_not_kept_when_store_images_is_off(
     assert response.json()["error"]["code"] == "image_not_stored"
 
 
+def test_uncertain_uses_the_current_threshold_on_stored_confidences(
+    auth_client, key_client, deployment, ant_jpeg
+):
+    """Regression (issue 13): raising the threshold used to leave older low-confidence
+    answers out of "Only uncertain" (the flag stored at prediction time was filtered on)."""
+    answer = _predict(key_client, deployment, ant_jpeg)
+    confidence = answer["prediction"]["confidence"]
+    url = f"/api/v1/deployments/{deployment.slug}/predictions/"
+    auth_client.patch(f"/api/v1/deployments/{deployment.slug}/", {"threshold": 0.0}, format="json")
+    assert auth_client.get(url, {"uncertain": "true"}).json()["count"] == 0
+    # Raised above the stored confidence: the old answer is uncertain now, in the filter,
+    # in the listed row and in its detail.
+    auth_client.patch(
+        f"/api/v1/deployments/{deployment.slug}/",
+        {"threshold": min(1.0, confidence + 0.001)},
+        format="json",
+    )
+    listed = auth_client.get(url, {"uncertain": "true"}).json()
+    assert [p["id"] for p in listed["results"]] == [answer["id"]]
+    assert listed["results"][0]["uncertain"] is True
+    assert auth_client.get(url, {"uncertain": "false"}).json()["count"] == 0
+    assert auth_client.get(f"{url}{answer['id']}/").json()["uncertain"] is True
+
+
 def test_list_newest_first_with_uncertain_filter(
     auth_client, other_client, key_client, deployment, ant_jpeg, bee_jpeg
 ):
@@ -86,15 +110,17 @@ def test_list_newest_first_with_uncertain_filter(
         assert auth_client.get(item["image_url"]).status_code == 200
         assert other_client.get(item["image_url"]).status_code == 404
 
+    # The filter reads the threshold as it is now (1.0): the first answer counts as
+    # uncertain too, whatever it was called when it was made.
     uncertain = auth_client.get(
         f"/api/v1/deployments/{deployment.slug}/predictions/?uncertain=true"
     ).json()
-    assert [p["id"] for p in uncertain["results"]] == [second["id"]]
-    if not first["uncertain"]:
-        certain = auth_client.get(
-            f"/api/v1/deployments/{deployment.slug}/predictions/?uncertain=false"
-        ).json()
-        assert [p["id"] for p in certain["results"]] == [first["id"]]
+    assert [p["id"] for p in uncertain["results"]] == [second["id"], first["id"]]
+    auth_client.patch(f"/api/v1/deployments/{deployment.slug}/", {"threshold": 0.0}, format="json")
+    certain = auth_client.get(
+        f"/api/v1/deployments/{deployment.slug}/predictions/?uncertain=false"
+    ).json()
+    assert [p["id"] for p in certain["results"]] == [second["id"], first["id"]]
     bad = auth_client.get(f"/api/v1/deployments/{deployment.slug}/predictions/?uncertain=maybe")
     assert bad.status_code == 400
 
@@ -302,15 +328,20 @@ def test_database_errors_are_retried_not_dropped(settings, deployment, monkeypat
     failures = {"left": 3}
     real_bulk_create = PredictionLog.objects.bulk_create
 
+    entries = [_entry(deployment) for _ in range(3)]
+    ours = {e.uid for e in entries}
+
     def flaky(rows, *args, **kwargs):
-        if failures["left"]:
+        # Only this writer's batches fail: a writer left running by another test must not
+        # use up the failures.
+        rows = list(rows)
+        if failures["left"] and any(row.uid in ours for row in rows):
             failures["left"] -= 1
             raise OperationalError("database is restarting")
         return real_bulk_create(rows, *args, **kwargs)
 
     monkeypatch.setattr(PredictionLog.objects, "bulk_create", flaky)
     writer = PredictionLogWriter()
-    entries = [_entry(deployment) for _ in range(3)]
     writer.submit(entries)
     deadline = time.monotonic() + 10
     while PredictionLog.objects.count() < 3 and time.monotonic() < deadline:

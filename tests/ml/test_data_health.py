@@ -105,3 +105,16 @@ def test_outlier_scorer_flags_strangers_and_few_ordinary_images():
     assert scorer.scores(x[:3]).shape == (3,)
     with pytest.raises(ValueError):
         health.OutlierScorer(x[:1])
+
+
+def test_reference_outlier_scores_leave_each_image_out():
+    x, _ = clusters(n_per_class=100, dim=16)
+    x = np.abs(x)
+    x[0] = 0.0
+    x[0, :2] = 50.0  # a stranger inside the reference itself
+    scorer = health.OutlierScorer(x, k=5)
+    scores = scorer.reference_outlier_scores()
+    assert scores.shape == (len(x),)
+    assert scores[0] > scorer.threshold
+    # Left out: an ordinary image is not scored 0 against its own copy in the reference.
+    assert (scores[1:] > 0).all()

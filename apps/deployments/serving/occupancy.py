@@ -20,6 +20,7 @@ import logging
 import mmap
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Occupancy:
         return self._running > 1 or self.others_running()
 
     @contextlib.contextmanager
-    def running(self):
+    def running(self) -> Iterator[None]:
         """Count one prediction served by this process for the duration of the block."""
         with self._lock:
             self._running += 1

@@ -69,6 +69,7 @@ LIVE_FIELDS = (
     "model_version__backbone",
     "model_version__labels",
     "model_version__onnx_file",
+    "model_version__ood_file",
 )
 
 
@@ -88,6 +89,8 @@ class LiveDeployment:
     threshold: float
     store_images: bool
     rate_limit: str
+    # The version's out-of-distribution reference ("" when it has none).
+    ood_name: str = ""
 
 
 def live_from_row(deployment: Any) -> LiveDeployment:
@@ -105,6 +108,7 @@ def live_from_row(deployment: Any) -> LiveDeployment:
         threshold=deployment.threshold,
         store_images=deployment.store_images,
         rate_limit=deployment.rate_limit,
+        ood_name=version.ood_file.name or "",
     )
 
 
@@ -233,10 +237,17 @@ class ServingRegistry:
             onnx_name=live.onnx_name,
             labels=live.labels,
             backbone=live.backbone,
+            ood_name=live.ood_name,
         )
 
     def runner_for(
-        self, *, version_id: int, onnx_name: str, labels: tuple[str, ...], backbone: str
+        self,
+        *,
+        version_id: int,
+        onnx_name: str,
+        labels: tuple[str, ...],
+        backbone: str,
+        ood_name: str = "",
     ) -> ModelRunner:
         runner = self._runners.get(version_id)
         if runner is not None:
@@ -262,6 +273,11 @@ class ServingRegistry:
                 lean_predictor=lean,
                 occupancy=occupancy() if lean is not None else None,
                 lanes=int(settings.SERVING_THREADS),
+                # Built once per loaded model (its threshold calibration costs a matrix
+                # product over the reference), never per request.
+                ood=loading.load_ood(ood_name)
+                if getattr(predictor, "has_features", False)
+                else None,
             )
             # Published only now, fully loaded: no request ever sees half a model.
             with self._lock:

@@ -11,11 +11,12 @@ import numpy as np
 
 
 class _Job:
-    __slots__ = ("batch", "result", "error", "taken", "done")
+    __slots__ = ("batch", "result", "features", "error", "taken", "done")
 
     def __init__(self, batch: np.ndarray) -> None:
         self.batch = batch
         self.result: np.ndarray | None = None
+        self.features: np.ndarray | None = None
         self.error: BaseException | None = None
         self.taken = False  # in a batch that another request leads
         self.done = False
@@ -50,8 +51,12 @@ class ModelRunner:
         lean_predictor: Any = None,
         occupancy: Any = None,
         lanes: int = 1,
+        ood: Any = None,
     ) -> None:
         self.predictor = predictor
+        # An ``ml.OutlierScorer`` on the version's training embeddings (None: the version
+        # has no reference, or its graph no "features" output).
+        self.ood = ood
         # The same model on one core, for a call that runs beside another.
         self.lean_predictor = lean_predictor
         self.occupancy = occupancy
@@ -72,13 +77,19 @@ class ModelRunner:
 
     def predict_arrays(self, batch: np.ndarray) -> np.ndarray:
         """Preprocessed float32 [N, 3, H, W] -> probabilities [N, C]."""
+        return self.predict_arrays_with_features(batch)[0]
+
+    def predict_arrays_with_features(
+        self, batch: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities [N, C], embeddings [N, D] or None when the graph has none)."""
         job = _Job(batch)
         with self._cond:
             self._pending.append(job)
             while not job.done and (job.taken or self._running >= self.lanes):
                 self._cond.wait()
             if job.done:
-                return self._result(job)
+                return self._result(job), job.features
             # A lane is free and our job still waiting: lead the next batch, our job
             # first, then the oldest waiting ones as long as they fit.
             alone = self._running == 0
@@ -98,7 +109,7 @@ class ModelRunner:
                 for taken in jobs:
                     taken.done = True
                 self._cond.notify_all()
-        return self._result(job)
+        return self._result(job), job.features
 
     def _pick(self, *, alone: bool) -> Any:
         """Every serving thread for a request alone on the machine, one core otherwise: two
@@ -112,15 +123,23 @@ class ModelRunner:
     def _run(self, jobs: list[_Job], *, alone: bool) -> None:
         try:
             predictor = self._pick(alone=alone)
+            both = getattr(predictor, "predict_arrays_with_features", None)
             if len(jobs) == 1:
-                jobs[0].result = predictor.predict_arrays(jobs[0].batch)
+                if both is None:
+                    jobs[0].result = predictor.predict_arrays(jobs[0].batch)
+                else:
+                    jobs[0].result, jobs[0].features = both(jobs[0].batch)
                 return
             merged = np.concatenate([taken.batch for taken in jobs])
-            probabilities = predictor.predict_arrays(merged)
+            if both is None:
+                probabilities, features = predictor.predict_arrays(merged), None
+            else:
+                probabilities, features = both(merged)
             start = 0
             for taken in jobs:
                 end = start + len(taken.batch)
                 taken.result = probabilities[start:end]
+                taken.features = features[start:end] if features is not None else None
                 start = end
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
             for taken in jobs:

@@ -52,6 +52,8 @@ def rate_window(live: Any, now: float | None = None) -> RateWindow | None:
         limit, duration = DeploymentRateThrottle().parse_rate(live.rate_limit)
     except (ValueError, KeyError, AttributeError):
         return None
+    if limit is None or duration is None:  # an empty rate: parse_rate answers (None, None)
+        return None
     now = time.time() if now is None else now
     window = int(now // duration)
     return RateWindow(

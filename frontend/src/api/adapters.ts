@@ -8,11 +8,17 @@ export function rows<T>(data: T[] | Paginated<T> | null | undefined): T[] {
 }
 
 /** The image list's query parameters for a filter ("none" = not assigned to a split yet). */
-export function imageFilterQuery(filter: ImageFilter): { label?: string; unlabeled?: "true"; split?: string } {
+export function imageFilterQuery(filter: ImageFilter): {
+  label?: string;
+  unlabeled?: "true";
+  split?: string;
+  filename?: string;
+} {
   return {
     label: filter.unlabeled ? undefined : filter.label || undefined,
     unlabeled: filter.unlabeled ? "true" : undefined,
     split: filter.split || undefined,
+    filename: filter.filename?.trim() || undefined,
   };
 }
 
@@ -25,6 +31,7 @@ export function imageTarget(ids: number[] | "filter", filter: ImageFilter): Imag
   if (filter.unlabeled) out.unlabeled = true;
   else if (filter.label) out.label = filter.label;
   if (filter.split) out.split = filter.split as NonNullable<BulkSelection["filter"]>["split"];
+  if (filter.filename?.trim()) out.filename = filter.filename.trim();
   return { filter: out };
 }
 

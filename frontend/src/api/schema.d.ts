@@ -71,6 +71,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/session/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Who is logged in, as a normal answer either way: 200 ``{"authenticated": false,
+         *     "user": null}`` when nobody is (the browser app asks on every page, and a logged-out
+         *     visitor is not an error). Also sets the CSRF cookie.
+         */
+        get: operations["api_v1_auth_session_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/signup/": {
         parameters: {
             query?: never;
@@ -464,6 +485,47 @@ export interface paths {
         patch: operations["api_v1_projects_partial_update"];
         trace?: never;
     };
+    "/api/v1/projects/{project_id}/clusters/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The unlabelled images grouped by look, largest group first: label a whole group with
+         *     POST /api/v1/projects/{id}/images/bulk-label/ {"image_ids": [...], "label": ...}.
+         */
+        get: operations["api_v1_projects_clusters_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/confusion/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The confusion matrices of the out-of-sample predictions (cross-validation; the
+         *     newest quick model's on the test split) per split and for all, and with ``true`` and
+         *     ``predicted`` (label names) the images of that cell in ``split``, paginated.
+         */
+        get: operations["api_v1_projects_confusion_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{project_id}/deployments/": {
         parameters: {
             query?: never;
@@ -482,6 +544,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{project_id}/health/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: the project's data health report. POST: compute it again (202 with the report
+         *     as it stands, status "computing"); it is also computed after every successful
+         *     training.
+         */
+        get: operations["api_v1_projects_health_retrieve"];
+        put?: never;
+        /**
+         * @description GET: the project's data health report. POST: compute it again (202 with the report
+         *     as it stands, status "computing"); it is also computed after every successful
+         *     training.
+         */
+        post: operations["api_v1_projects_health_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/health/dismiss/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Keep an image as it is: ``{"image": id, "kind": "label" | "duplicate" | "outlier"}``.
+         *     A kept label is not flagged again while the image keeps that label.
+         */
+        post: operations["api_v1_projects_health_dismiss_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{project_id}/images/": {
         parameters: {
             query?: never;
@@ -491,7 +599,8 @@ export interface paths {
         };
         /**
          * @description GET: the project's images, paginated (``page``, ``page_size`` up to 500), filtered by
-         *     ``label`` (a name), ``unlabeled=true``, ``split`` (train, val, test, none) and ordered by
+         *     ``label`` (a name), ``unlabeled=true``, ``split`` (train, val, test, none), ``filename``
+         *     (part of the file name, any case) and ordered by
          *     ``ordering`` (-id, id, -created_at, created_at).
          *
          *     POST (multipart): one or many ``files``, optional ``label`` (a name, created if missing)
@@ -504,7 +613,8 @@ export interface paths {
         put?: never;
         /**
          * @description GET: the project's images, paginated (``page``, ``page_size`` up to 500), filtered by
-         *     ``label`` (a name), ``unlabeled=true``, ``split`` (train, val, test, none) and ordered by
+         *     ``label`` (a name), ``unlabeled=true``, ``split`` (train, val, test, none), ``filename``
+         *     (part of the file name, any case) and ordered by
          *     ``ordering`` (-id, id, -created_at, created_at).
          *
          *     POST (multipart): one or many ``files``, optional ``label`` (a name, created if missing)
@@ -680,6 +790,70 @@ export interface paths {
         patch: operations["api_v1_projects_labels_partial_update"];
         trace?: never;
     };
+    "/api/v1/projects/{project_id}/learning-curve/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Cross-validated accuracy against images per class (25, 50, 75, 100 % of the labelled
+         *     images), the power law fitted to it, and per label how many more images should add how
+         *     many points of accuracy, largest gain first.
+         */
+        get: operations["api_v1_projects_learning_curve_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/map/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Every embedded image on a 2-D map (PCA of its embedding, x and y in [-1, 1]) with
+         *     its label, split, prediction and health issue; before any model, the clusters.
+         */
+        get: operations["api_v1_projects_map_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/metadata/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description POST (multipart) a CSV as ``file`` (5 MB at most): a header row, then one row per
+         *     image. The first column is the file name (or, named ``external_id``, matches the
+         *     ``external_id`` an earlier CSV attached); every other column becomes a metadata key of
+         *     the matching images (an empty cell leaves the key as it was). Answers which rows matched.
+         *     Filter the image list by ``meta.<column>=<value>``.
+         */
+        post: operations["api_v1_projects_metadata_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{project_id}/models/": {
         parameters: {
             query?: never;
@@ -689,6 +863,26 @@ export interface paths {
         };
         /** @description The project's model versions, newest first (paginated), with their metrics. */
         get: operations["api_v1_projects_models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/slices/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Out-of-sample accuracy per value of the metadata column ``key``, with its 95 %
+         *     interval and image count, worst first. Without ``key``: the columns there are.
+         */
+        get: operations["api_v1_projects_slices_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -709,6 +903,27 @@ export interface paths {
          *     and ``warnings`` [{code, message}] to show before training.
          */
         get: operations["api_v1_projects_stats_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/suggestions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Unlabelled images to label next, with the newest model's guess: least sure first,
+         *     no two near-duplicates, and a random tenth (``reason``). Empty before the first report
+         *     of a trained model.
+         */
+        get: operations["api_v1_projects_suggestions_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -786,6 +1001,17 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Accuracy with its 95 % (Wilson) interval and the number of test images behind it. */
+        AccuracyInterval: {
+            /** Format: double */
+            value: number;
+            /** Format: double */
+            low: number;
+            /** Format: double */
+            high: number;
+            images: number;
+            too_few_images: boolean;
+        };
         AddToDatasetInputRequest: {
             label: string;
         };
@@ -839,9 +1065,101 @@ export interface components {
             f1: number;
             support: number;
         };
+        Cluster: {
+            id: number;
+            size: number;
+            sample: number[];
+            images: number[];
+        };
+        ClusterList: {
+            status: components["schemas"]["EmbeddingsStatusEnum"];
+            missing: number;
+            clusters: components["schemas"]["Cluster"][];
+        };
+        ClusterSummary: {
+            id: number;
+            size: number;
+            sample: number[];
+        };
+        Confusion: {
+            status: components["schemas"]["HealthReportStatusEnum"];
+            labels: string[];
+            matrices: components["schemas"]["ConfusionMatrices"];
+            sources?: components["schemas"]["ConfusionSources"];
+            model_version: number | null;
+            count: number;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["ConfusionImage"][];
+        };
+        ConfusionImage: {
+            image: number;
+            label: string;
+            predicted: string;
+            /** Format: double */
+            confidence: number;
+            split: string;
+        };
+        ConfusionMatrices: {
+            train: number[][];
+            val: number[][];
+            test: number[][];
+            all: number[][];
+        };
+        ConfusionSources: {
+            train: components["schemas"]["PredictionSourceEnum"];
+            val: components["schemas"]["PredictionSourceEnum"];
+            test: components["schemas"]["PredictionSourceEnum"];
+        };
         CredentialsRequest: {
             username: string;
             password: string;
+        };
+        CurveAdvice: {
+            label: string;
+            more_images: number;
+            /** Format: double */
+            expected_gain_points: number;
+            /** Format: double */
+            recall_now: number;
+            /** Format: double */
+            recall_then: number;
+            sentence: string;
+        };
+        /** @description accuracy = a - b * per_class^-c */
+        CurveFit: {
+            /** Format: double */
+            a: number;
+            /** Format: double */
+            b: number;
+            /** Format: double */
+            c: number;
+        };
+        CurvePoint: {
+            /** Format: double */
+            per_class: number;
+            images: number;
+            /** Format: double */
+            accuracy: number;
+            /** Format: double */
+            low: number;
+            /** Format: double */
+            high: number;
+        };
+        /**
+         * @description Accuracy of out-of-sample (5-fold cross-validated) predictions on every labelled
+         *     image, with its 95 % (Wilson) interval and the number of images behind it.
+         */
+        CvAccuracy: {
+            /** Format: double */
+            value: number;
+            /** Format: double */
+            low: number;
+            /** Format: double */
+            high: number;
+            images: number;
         };
         DatasetStats: {
             total: number;
@@ -887,6 +1205,23 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        DismissInputRequest: {
+            image: number;
+            kind: components["schemas"]["HealthIssueKindEnum"];
+        };
+        Dismissed: {
+            image: number;
+            kind: components["schemas"]["HealthIssueKindEnum"];
+            label: number | null;
+        };
+        EmbeddingMap: {
+            status: components["schemas"]["EmbeddingsStatusEnum"];
+            missing: number;
+            points: components["schemas"]["MapPoint"][];
+            clusters: components["schemas"]["ClusterSummary"][] | null;
+        };
+        /** @enum {string} */
+        EmbeddingsStatusEnum: "none" | "partial" | "ready";
         Health: {
             status: string;
             database: string;
@@ -894,6 +1229,34 @@ export interface components {
             workers: number;
             message?: string;
         };
+        /**
+         * @description * `label` - Label issue
+         *     * `duplicate` - Near-duplicate
+         *     * `outlier` - Outlier
+         * @enum {string}
+         */
+        HealthIssueKindEnum: "label" | "duplicate" | "outlier";
+        /** @description The newest report (issues dismissed or fixed since are left out). */
+        HealthReport: {
+            status: components["schemas"]["HealthReportStatusEnum"];
+            error: string;
+            model_version: number | null;
+            model_version_number: number | null;
+            /** Format: date-time */
+            computed_at: string | null;
+            cv_accuracy: components["schemas"]["CvAccuracy"] | null;
+            label_issues: components["schemas"]["LabelIssue"][];
+            near_duplicates: components["schemas"]["NearDuplicate"][];
+            outliers: components["schemas"]["Outlier"][];
+        };
+        /**
+         * @description * `none` - none
+         *     * `computing` - computing
+         *     * `ready` - ready
+         *     * `failed` - failed
+         * @enum {string}
+         */
+        HealthReportStatusEnum: "none" | "computing" | "ready" | "failed";
         /** @description One point of the live training curve (an epoch, or a step of a quick fit). */
         HistoryPoint: {
             epoch?: number;
@@ -923,6 +1286,8 @@ export interface components {
              *     * `none` - none
              */
             split?: components["schemas"]["ImageFilterSplitEnum"];
+            /** @description Part of the file name (any case). */
+            filename?: string;
         };
         /**
          * @description * `train` - train
@@ -951,6 +1316,9 @@ export interface components {
             readonly thumbnail_url: string | null;
             readonly file_url: string | null;
             readonly original_url: string | null;
+            metadata: {
+                [key: string]: string;
+            };
         };
         /**
          * @description * `upload` - Upload
@@ -1049,6 +1417,13 @@ export interface components {
             skipped: components["schemas"]["ReportSkipped"][];
         };
         /**
+         * @description * `label` - label
+         *     * `outlier` - outlier
+         *     * `duplicate` - duplicate
+         * @enum {string}
+         */
+        IssueEnum: "label" | "outlier" | "duplicate";
+        /**
          * @description * `queued` - Queued
          *     * `running` - Running
          *     * `succeeded` - Succeeded
@@ -1080,6 +1455,18 @@ export interface components {
             name?: string;
             color?: string;
         };
+        LabelIssue: {
+            image: number;
+            /** @description The image's label. */
+            label: string;
+            /** @description The label the model finds more likely. */
+            suggested: string;
+            /**
+             * Format: double
+             * @description 0..1: how likely the label is wrong.
+             */
+            score: number;
+        };
         LabelOutput: {
             id: number;
             name: string;
@@ -1097,6 +1484,13 @@ export interface components {
             count: number;
             splits: components["schemas"]["SplitCounts"];
         };
+        LearningCurve: {
+            status: components["schemas"]["HealthReportStatusEnum"];
+            images: number;
+            points: components["schemas"]["CurvePoint"][];
+            fit: components["schemas"]["CurveFit"] | null;
+            advice: components["schemas"]["CurveAdvice"][];
+        };
         LinearProbe: {
             /** Format: double */
             accuracy?: number | null;
@@ -1106,11 +1500,44 @@ export interface components {
         Liveness: {
             status: string;
         };
+        MapPoint: {
+            image: number;
+            /** Format: double */
+            x: number;
+            /** Format: double */
+            y: number;
+            label: string | null;
+            split: string;
+            predicted?: string;
+            /** Format: double */
+            confidence?: number;
+            issue?: components["schemas"]["IssueEnum"];
+            cluster?: number;
+        };
+        /**
+         * @description * `filename` - filename
+         *     * `external_id` - external_id
+         * @enum {string}
+         */
+        MatchedByEnum: "filename" | "external_id";
         Me: {
             id: number;
             username: string;
             email: string;
             signup_enabled: boolean;
+        };
+        MetadataReport: {
+            matched_by: components["schemas"]["MatchedByEnum"];
+            keys: string[];
+            rows: number;
+            matched_rows: number;
+            unmatched_rows: number;
+            unmatched: string[];
+            images_updated: number;
+        };
+        MetadataUploadRequest: {
+            /** Format: binary */
+            file: string;
         };
         Misclassified: {
             id: number;
@@ -1173,6 +1600,13 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        NearDuplicate: {
+            images: number[];
+            /** Format: double */
+            similarity: number;
+            /** @description One image is in the test split, the other not: the test score is inflated. */
+            cross_split: boolean;
+        };
         NewApiKey: {
             id: string;
             name: string;
@@ -1181,6 +1615,20 @@ export interface components {
             /** Format: date-time */
             created: string;
             revoked: boolean;
+        };
+        /**
+         * @description * `kept_probe` - kept_probe
+         *     * `improved` - improved
+         * @enum {string}
+         */
+        OutcomeEnum: "kept_probe" | "improved";
+        Outlier: {
+            image: number;
+            /**
+             * Format: double
+             * @description Mean cosine distance to the 5 nearest images.
+             */
+            score: number;
         };
         PaginatedDeploymentOutputList: {
             /** @example 123 */
@@ -1348,6 +1796,13 @@ export interface components {
             /** @description Every label, most likely first. */
             predictions: components["schemas"]["LabelScore"][];
             uncertain: boolean;
+            /** @description The image lies farther from the model's training images than they lie from each other (null: a model trained before this was measured, or fine-tuned). */
+            out_of_distribution: boolean | null;
+            /**
+             * Format: double
+             * @description Mean cosine distance to the 5 nearest training images (higher: stranger).
+             */
+            ood_score: number | null;
             /** Format: double */
             latency_ms: number;
         };
@@ -1386,6 +1841,9 @@ export interface components {
             confidence: number;
             predictions: components["schemas"]["LabelScore"][];
             uncertain: boolean;
+            out_of_distribution: boolean | null;
+            /** Format: double */
+            ood_score: number | null;
             /** Format: double */
             latency_ms: number;
             model_version: number;
@@ -1400,6 +1858,8 @@ export interface components {
          */
         PredictionOutputSourceEnum: "api" | "try";
         PredictionResult: components["schemas"]["PredictionAnswer"] | components["schemas"]["PredictionBatchAnswer"];
+        /** @enum {string} */
+        PredictionSourceEnum: "cross_validation" | "model";
         ProjectInputRequest: {
             name: string;
             /** @default  */
@@ -1439,6 +1899,12 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /**
+         * @description * `uncertain` - uncertain
+         *     * `random` - random
+         * @enum {string}
+         */
+        ReasonEnum: "uncertain" | "random";
         ReportCreated: {
             id: number;
             filename: string;
@@ -1457,6 +1923,10 @@ export interface components {
             filename: string;
             reason: string;
         };
+        Session: {
+            authenticated: boolean;
+            user: components["schemas"]["Me"] | null;
+        };
         SignupOutput: {
             id: number;
             username: string;
@@ -1467,6 +1937,22 @@ export interface components {
             username: string;
             password: string;
             email?: string;
+        };
+        Slice: {
+            value: string | null;
+            /** Format: double */
+            accuracy: number;
+            /** Format: double */
+            low: number;
+            /** Format: double */
+            high: number;
+            images: number;
+        };
+        SliceList: {
+            status: components["schemas"]["HealthReportStatusEnum"];
+            key: string | null;
+            keys: string[];
+            slices: components["schemas"]["Slice"][];
         };
         SnapshotEntry: {
             id: number;
@@ -1486,6 +1972,16 @@ export interface components {
          * @enum {string}
          */
         SplitEnum: "train" | "val" | "test";
+        Suggestion: {
+            image: number;
+            predicted: string;
+            /** Format: double */
+            confidence: number;
+            reason: components["schemas"]["ReasonEnum"];
+        };
+        SuggestionList: {
+            results: components["schemas"]["Suggestion"][];
+        };
         Target: {
             metric: string;
             /** Format: double */
@@ -1585,6 +2081,13 @@ export interface components {
             timings?: {
                 [key: string]: number;
             };
+            accuracy_interval?: components["schemas"]["AccuracyInterval"];
+            /** Format: double */
+            seconds?: number;
+            outcome?: components["schemas"]["OutcomeEnum"];
+            kept_probe?: boolean;
+            /** Format: double */
+            eta_seconds?: number;
         };
         /**
          * @description * `quick` - Quick (frozen backbone)
@@ -1689,6 +2192,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Me"];
+                };
+            };
+        };
+    };
+    api_v1_auth_session_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
                 };
             };
         };
@@ -2319,6 +2841,56 @@ export interface operations {
             };
         };
     };
+    api_v1_projects_clusters_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterList"];
+                };
+            };
+        };
+    };
+    api_v1_projects_confusion_retrieve: {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                /** @description The predicted label of the cell. */
+                predicted?: string;
+                split?: "all" | "test" | "train" | "val";
+                /** @description The true label of the cell. */
+                true?: string;
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Confusion"];
+                };
+            };
+        };
+    };
     api_v1_projects_deployments_list: {
         parameters: {
             query?: {
@@ -2372,11 +2944,84 @@ export interface operations {
             };
         };
     };
+    api_v1_projects_health_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthReport"];
+                };
+            };
+        };
+    };
+    api_v1_projects_health_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthReport"];
+                };
+            };
+        };
+    };
+    api_v1_projects_health_dismiss_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DismissInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["DismissInputRequest"];
+                "multipart/form-data": components["schemas"]["DismissInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dismissed"];
+                };
+            };
+        };
+    };
     api_v1_projects_images_list: {
         parameters: {
             query?: {
+                /** @description Part of the file name (any case). */
+                filename?: string;
                 /** @description A label name. */
                 label?: string;
+                /** @description A metadata column's value, e.g. meta.camera=north (exact). */
+                "meta.<column>"?: string;
                 ordering?: "-created_at" | "-id" | "created_at" | "id";
                 /** @description A page number within the paginated result set. */
                 page?: number;
@@ -2753,6 +3398,73 @@ export interface operations {
             };
         };
     };
+    api_v1_projects_learning_curve_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LearningCurve"];
+                };
+            };
+        };
+    };
+    api_v1_projects_map_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingMap"];
+                };
+            };
+        };
+    };
+    api_v1_projects_metadata_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["MetadataUploadRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataReport"];
+                };
+            };
+        };
+    };
     api_v1_projects_models_list: {
         parameters: {
             query?: {
@@ -2779,6 +3491,30 @@ export interface operations {
             };
         };
     };
+    api_v1_projects_slices_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A metadata column. */
+                key?: string;
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SliceList"];
+                };
+            };
+        };
+    };
     api_v1_projects_stats_retrieve: {
         parameters: {
             query?: never;
@@ -2796,6 +3532,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatasetStats"];
+                };
+            };
+        };
+    };
+    api_v1_projects_suggestions_retrieve: {
+        parameters: {
+            query?: {
+                /** @description 1..200 (default 20) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestionList"];
                 };
             };
         };

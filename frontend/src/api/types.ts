@@ -34,6 +34,8 @@ export interface ImageFilter {
   label?: string;
   unlabeled?: boolean;
   split?: string;
+  /** Part of the file name, any case. */
+  filename?: string;
 }
 
 export type JobStatus = Schemas["JobStatusEnum"];

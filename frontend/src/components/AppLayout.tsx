@@ -11,7 +11,7 @@ import {
   Tooltip,
   UnstyledButton,
 } from "@mantine/core";
-import { IconChevronDown, IconFolders, IconLogout, IconPlus, IconUser } from "@tabler/icons-react";
+import { IconBook, IconChevronDown, IconFolders, IconLogout, IconPlus, IconUser } from "@tabler/icons-react";
 import { Link, Outlet, useMatch, useNavigate } from "react-router";
 import { useHealth, useLogout, useMe, useProjects } from "../api/hooks";
 import { Logo } from "./Logo";
@@ -50,7 +50,7 @@ function ProjectSwitcher({ projectId }: { projectId: number }) {
       <Menu.Target>
         <UnstyledButton data-testid="project-switcher" aria-label="Switch project">
           <Group gap={4} wrap="nowrap">
-            <Text fw={600} truncate maw={260}>
+            <Text fw={600} truncate maw={{ base: 170, sm: 260 }}>
               {current?.name ?? "Project"}
             </Text>
             <IconChevronDown size={16} />
@@ -88,7 +88,8 @@ export function AppLayout() {
       <AppShell.Header>
         <Container size="xl" h="100%">
           <Group h="100%" justify="space-between" wrap="nowrap">
-            <Group gap="sm" wrap="nowrap">
+            {/* Shrinks (the project name truncates) so the right side stays whole on a phone. */}
+            <Group gap="sm" wrap="nowrap" style={{ minWidth: 0, flexShrink: 1 }}>
               <Anchor component={Link} to="/" underline="never" c="inherit" aria-label="Bakehouse home">
                 <Group gap={8} wrap="nowrap">
                   <Logo size={30} />
@@ -106,8 +107,16 @@ export function AppLayout() {
                 </>
               )}
             </Group>
-            <Group gap="sm" wrap="nowrap">
+            <Group gap="sm" wrap="nowrap" style={{ flexShrink: 0 }} data-testid="header-right">
               <HealthBadge />
+              <Anchor component={Link} to="/guide" size="sm" c="dimmed" data-testid="nav-guide" aria-label="Guide">
+                <Group gap={4} wrap="nowrap">
+                  <IconBook size={18} />
+                  <Text size="sm" visibleFrom="xs">
+                    Guide
+                  </Text>
+                </Group>
+              </Anchor>
               <Menu position="bottom-end" width={220} shadow="md">
                 <Menu.Target>
                   <UnstyledButton aria-label="Account menu" data-testid="user-menu">
@@ -125,6 +134,9 @@ export function AppLayout() {
                   <Menu.Label>{me.data?.email || me.data?.username}</Menu.Label>
                   <Menu.Item component={Link} to="/" leftSection={<IconFolders size={16} />}>
                     Projects
+                  </Menu.Item>
+                  <Menu.Item component={Link} to="/guide" leftSection={<IconBook size={16} />}>
+                    Guide
                   </Menu.Item>
                   <Menu.Item component="a" href="/api/docs/" target="_blank" leftSection={<IconUser size={16} />}>
                     API reference

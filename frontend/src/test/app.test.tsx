@@ -9,7 +9,6 @@ import ModelPage from "../pages/model/ModelPage";
 import TrainPage from "../pages/train/TrainPage";
 import { mockApi, renderWithProviders } from "./utils";
 
-const unauthorized = { status: 401, body: { error: { code: "not_authenticated", message: "Please log in." } } };
 
 const project: Project = {
   id: 3,
@@ -46,7 +45,7 @@ function inProject(element: React.ReactElement, route: string) {
 describe("log in", () => {
   it("sends a visitor to the log-in page and shows the server's message on a wrong password", async () => {
     const { calls } = mockApi({
-      "GET /api/v1/auth/me/": unauthorized,
+      "GET /api/v1/auth/session/": { body: { authenticated: false, user: null } },
       "GET /api/v1/auth/config/": { body: { signup_enabled: true } },
       "POST /api/v1/auth/login/": {
         status: 400,
@@ -67,7 +66,7 @@ describe("log in", () => {
 
   it("shows the projects with counts and accuracy once logged in", async () => {
     mockApi({
-      "GET /api/v1/auth/me/": { body: { id: 1, username: "ann", email: "" } },
+      "GET /api/v1/auth/session/": { body: { authenticated: true, user: { id: 1, username: "ann", email: "" } } },
       "GET /api/v1/health/": { body: { status: "ok", database: "ok", broker: "ok", workers: 2 } },
       "GET /api/v1/projects/": { body: { count: 1, next: null, previous: null, results: [project] } },
     });
@@ -82,7 +81,7 @@ describe("log in", () => {
 
   it("guides a new user to create a project", async () => {
     mockApi({
-      "GET /api/v1/auth/me/": { body: { id: 1, username: "ann", email: "" } },
+      "GET /api/v1/auth/session/": { body: { authenticated: true, user: { id: 1, username: "ann", email: "" } } },
       "GET /api/v1/health/": { body: { status: "ok", database: "ok", broker: "ok", workers: 0 } },
       "GET /api/v1/projects/": { body: { count: 0, next: null, previous: null, results: [] } },
     });

@@ -56,3 +56,13 @@ def test_local_counters_count_per_window_and_forget_old_windows():
     counters.PRUNE_AT = 1
     counters.incr(second, now=110.0)
     assert set(counters._counts) == {"w2"}
+
+
+def test_a_missing_rate_limit_is_an_unreadable_window_not_a_crash():
+    """DRF's parse_rate answers (None, None) for no rate; rate_window divided by it (found
+    by mypy: a TypeError instead of the documented None)."""
+    from types import SimpleNamespace
+
+    from apps.deployments.serving.throttling import rate_window
+
+    assert rate_window(SimpleNamespace(id=1, rate_limit=None), now=0.0) is None

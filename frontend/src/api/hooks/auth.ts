@@ -4,14 +4,17 @@ import { ApiError, apiClient, call } from "../client";
 import type { User } from "../types";
 import { keys, mutationMeta, type MutationOptions } from "./keys";
 
-/** The logged-in user, or null when nobody is (401). */
+/** The logged-in user, or null when nobody is. Asked of /auth/session/, which answers 200
+ * either way: being logged out is a normal state, not a 401 in the console on every page. */
 export function useMe() {
   return useQuery({
     queryKey: keys.me,
     queryFn: async ({ signal }): Promise<User | null> => {
       try {
-        return await call(apiClient.GET("/api/v1/auth/me/", { signal }));
+        const session = await call(apiClient.GET("/api/v1/auth/session/", { signal }));
+        return session.authenticated && session.user ? session.user : null;
       } catch (error) {
+        // An expired API token in the browser is still "nobody", as before.
         if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return null;
         throw error;
       }

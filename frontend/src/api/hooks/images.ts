@@ -25,8 +25,28 @@ function imageGet(projectId: number, imageId: number) {
   return call(apiClient.GET("/api/v1/projects/{project_id}/images/{image_id}/", imagePath(projectId, imageId)));
 }
 
-function imageUpdate(projectId: number, imageId: number, body: ImageUpdate) {
+export function imageUpdate(projectId: number, imageId: number, body: ImageUpdate) {
   return call(apiClient.PATCH("/api/v1/projects/{project_id}/images/{image_id}/", { ...imagePath(projectId, imageId), body }));
+}
+
+export function imageDelete(projectId: number, imageId: number) {
+  return call(apiClient.DELETE("/api/v1/projects/{project_id}/images/{image_id}/", imagePath(projectId, imageId)));
+}
+
+/** Puts labels back as they were (an Undo): one bulk request per previous label. */
+export async function imagesLabelRestore(projectId: number, previous: Map<number, string | null>) {
+  const byLabel = new Map<string | null, number[]>();
+  for (const [id, label] of previous) byLabel.set(label, [...(byLabel.get(label) ?? []), id]);
+  for (const [label, ids] of byLabel) {
+    for (let i = 0; i < ids.length; i += 10_000) {
+      await call(
+        apiClient.POST("/api/v1/projects/{project_id}/images/bulk-label/", {
+          params: { path: { project_id: projectId } },
+          body: { image_ids: ids.slice(i, i + 10_000), label },
+        }),
+      );
+    }
+  }
 }
 
 /** Every image matching the filter, a page of 200 at a time as the grid scrolls. */
@@ -34,7 +54,7 @@ export function useImagePages(projectId: number, filter: ImageFilter) {
   return useInfiniteQuery({
     queryKey: keys.imageList(projectId, filter),
     queryFn: ({ pageParam, signal }) => {
-      const { label, unlabeled, split } = imageFilterQuery(filter);
+      const { label, unlabeled, split, filename } = imageFilterQuery(filter);
       return call(
         apiClient.GET("/api/v1/projects/{project_id}/images/", {
           params: {
@@ -43,6 +63,7 @@ export function useImagePages(projectId: number, filter: ImageFilter) {
               label,
               unlabeled: unlabeled ? true : undefined,
               split: split as "train" | "val" | "test" | "none" | undefined,
+              filename,
               page: pageParam,
               page_size: IMAGE_PAGE_SIZE,
             },
@@ -237,6 +258,7 @@ export function useImagesDelete(
   filter: ImageFilter,
   options: MutationOptions<number> & { inlineError?: boolean } = {},
 ) {
+  const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async (target: number[] | "filter") => {
       if (Array.isArray(target) && target.length === 1) {
@@ -252,6 +274,30 @@ export function useImagesDelete(
       return answer.deleted;
     },
     meta: mutationMeta(options),
-    onSuccess: (deleted) => options.onSuccess?.(deleted),
+    onSuccess: (deleted, target) => {
+      // A deleted image is gone for good: drop it from every cache before anything refetches,
+      // so no open viewer, history or thumbnail asks for it again (a 404 in the console).
+      if (Array.isArray(target)) {
+        const gone = new Set(target);
+        for (const id of target) {
+          queryClient.removeQueries({ queryKey: keys.image(projectId, id), exact: true });
+          queryClient.removeQueries({ queryKey: keys.imageHistory(projectId, id), exact: true });
+        }
+        queryClient.setQueriesData({ queryKey: keys.images(projectId) }, (old) => dropImages(old, gone));
+      }
+      options.onSuccess?.(deleted);
+    },
   });
+}
+
+function dropImages(old: unknown, gone: Set<number>): unknown {
+  if (!old || typeof old !== "object" || !("pages" in old)) return old;
+  const data = old as ImagePages;
+  return {
+    ...data,
+    pages: data.pages.map((page) => {
+      const results = page.results.filter((item) => !gone.has(item.id));
+      return { ...page, results, count: page.count - (page.results.length - results.length) };
+    }),
+  };
 }

@@ -1,7 +1,10 @@
-import { Card, Grid, Stack } from "@mantine/core";
+import { Card, Grid, Stack, TextInput } from "@mantine/core";
+import { useDebouncedValue } from "@mantine/hooks";
+import { IconSearch } from "@tabler/icons-react";
 import { useCallback, useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
 import { useSearchParams } from "react-router";
 import {
+  imagesLabelRestore,
   useDatasetRefresh,
   useImageLabel,
   useImagePages,
@@ -16,6 +19,7 @@ import type { ImageFilter } from "../../api/types";
 import { plural } from "../../lib/format";
 import { INITIAL_LABELING, isTypingTarget, labelingKeyDown, type LabelingState } from "../../lib/keyboard";
 import { notifySuccess } from "../../lib/notify";
+import { notifyUndoable } from "../../components/UndoToast";
 import {
   EMPTY_SELECTION,
   isSelected as selectionHas,
@@ -46,11 +50,17 @@ export default function DatasetPage() {
   const labelParam = params.get("label") ?? "";
   const unlabeled = params.get("unlabeled") === "true";
   const split = params.get("split") ?? "";
+  const filename = (params.get("filename") ?? "").trim();
   const filter: ImageFilter = useMemo(
-    () => ({ label: labelParam || undefined, unlabeled: unlabeled || undefined, split: split || undefined }),
-    [labelParam, unlabeled, split],
+    () => ({
+      label: labelParam || undefined,
+      unlabeled: unlabeled || undefined,
+      split: split || undefined,
+      filename: filename || undefined,
+    }),
+    [labelParam, unlabeled, split, filename],
   );
-  const filtered = Boolean(labelParam || unlabeled || split);
+  const filtered = Boolean(labelParam || unlabeled || split || filename);
   const viewerParam = params.get("image");
   const viewerId = viewerParam && /^\d+$/.test(viewerParam) ? Number(viewerParam) : null;
 
@@ -67,6 +77,8 @@ export default function DatasetPage() {
   const [kb, setKb] = useState<LabelingState>(INITIAL_LABELING);
   const [columns, setColumns] = useState(1);
   const [confirmDelete, setConfirmDelete] = useState<null | { ids: number[] | "filter"; count: number }>(null);
+  // Images being deleted: nothing asks for them again, whatever renders first.
+  const [deleting, setDeleting] = useState<ReadonlySet<number>>(new Set());
   const [uploadOpen, setUploadOpen] = useState((project.image_count ?? 0) === 0);
 
   const refresh = useDatasetRefresh(projectId);
@@ -76,7 +88,7 @@ export default function DatasetPage() {
   useEffect(() => {
     setSelection(EMPTY_SELECTION);
     setKb((s) => ({ ...s, focus: -1 }));
-  }, [labelParam, unlabeled, split]);
+  }, [labelParam, unlabeled, split, filename]);
   useEffect(() => setSelection((s) => selectionPrune(s, ids)), [ids]);
 
   const setParam = useCallback(
@@ -110,34 +122,72 @@ export default function DatasetPage() {
   // --- writes -----------------------------------------------------------------------------
   const labelOne = useImageLabel(projectId, { onSuccess: () => refreshCounts() });
   const splitOne = useImageSplit(projectId, { onSuccess: () => refreshCounts() });
-  const bulkLabel = useImagesBulkLabel(projectId, filter, {
-    onSuccess: (n, label) => {
-      notifySuccess(label ? `${plural(n, "image")} labeled “${label}”.` : "Labels removed.");
-      setSelection(EMPTY_SELECTION);
-      refresh();
+  const bulkLabel = useImagesBulkLabel(projectId, filter);
+  /** Labels many images; the toast's Undo puts each one's previous label back. */
+  const labelMany = useCallback(
+    (target: number[] | "filter", label: string | null) => {
+      // The labels before the change, of every image it touches (known when the grid holds them all).
+      const touched = target === "filter" ? (items.length >= total ? items : null) : items.filter((i) => target.includes(i.id));
+      const previous = touched ? new Map(touched.map((i) => [i.id, i.label ?? null] as const)) : null;
+      bulkLabel.mutate(
+        { target, label },
+        {
+          onSuccess: ({ updated }) => {
+            const message = label ? `${plural(updated, "image")} labeled “${label}”.` : "Labels removed.";
+            setSelection(EMPTY_SELECTION);
+            refresh();
+            if (!previous || previous.size === 0) {
+              notifySuccess(message);
+              return;
+            }
+            notifyUndoable({
+              id: "bulk-label",
+              message,
+              undo: async () => {
+                await imagesLabelRestore(projectId, previous);
+                refresh();
+              },
+              undoneMessage: `${plural(previous.size, "image")} have their previous labels back.`,
+            });
+          },
+        },
+      );
     },
-  });
-  const deleteMany = useImagesDelete(projectId, filter, {
-    onSuccess: (n) => {
-      notifySuccess(`${plural(n, "image")} deleted.`);
-      setSelection(EMPTY_SELECTION);
-      setConfirmDelete(null);
-      setParam({ image: null }, true);
-      refresh();
-    },
-  });
+    [bulkLabel, items, projectId, refresh, total],
+  );
+  // Deleting asks first (DeleteImagesModal): the files themselves are removed, which no
+  // toast could bring back.
+  const deleteMany = useImagesDelete(projectId, filter);
+  const deleteConfirmed = () => {
+    if (!confirmDelete) return;
+    // From the viewer: it moves on to the next image (or the previous one at the end).
+    const fromViewer = viewerId !== null && Array.isArray(confirmDelete.ids) && confirmDelete.ids.includes(viewerId);
+    const neighbour = fromViewer ? (items[viewerIndex + 1] ?? items[viewerIndex - 1] ?? null) : null;
+    // The viewer leaves the image before it is deleted, so nothing on screen still asks for it
+    // (its details or history) once it is gone: no 404s.
+    if (Array.isArray(confirmDelete.ids)) setDeleting(new Set(confirmDelete.ids));
+    if (fromViewer) setParam({ image: neighbour ? String(neighbour.id) : null }, true);
+    deleteMany.mutate(confirmDelete.ids, {
+      onSuccess: (n) => {
+        notifySuccess(`${plural(n, "image")} deleted.`);
+        setSelection(EMPTY_SELECTION);
+        setConfirmDelete(null);
+        refresh();
+      },
+    });
+  };
 
   /** Labels the selection when several images are selected, otherwise the image at `index`. */
   const assign = useCallback(
     (index: number, label: string | null) => {
       if (selection.allInFilter || selection.selected.size > 1) {
-        bulkLabel.mutate({ target: selectionTarget(selection), label });
+        labelMany(selectionTarget(selection), label);
         return;
       }
       const image = items[index];
       if (image && image.label !== label) labelOne.mutate({ image, label });
     },
-    [bulkLabel, items, labelOne, selection],
+    [labelMany, items, labelOne, selection],
   );
 
   // --- viewer -----------------------------------------------------------------------------
@@ -228,6 +278,7 @@ export default function DatasetPage() {
         <Grid.Col span={{ base: 12, md: 9 }}>
           <Card padding="md">
             <Stack gap="sm">
+              <FilenameSearch value={filename} onChange={(v) => setParam({ filename: v || null, image: null }, true)} />
               <LabelToolbar
                 labels={labels}
                 selectedCount={selectedCount}
@@ -248,7 +299,7 @@ export default function DatasetPage() {
                 onRetry={() => pages.refetch()}
                 filtered={filtered}
                 unlabeled={unlabeled}
-                onShowAll={() => setParam({ label: null, unlabeled: null, split: null })}
+                onShowAll={() => setParam({ label: null, unlabeled: null, split: null, filename: null })}
                 onAddImages={() => setUploadOpen(true)}
                 grid={{
                   items,
@@ -289,6 +340,7 @@ export default function DatasetPage() {
         projectId={projectId}
         imageId={viewerId}
         item={viewerIndex >= 0 ? items[viewerIndex] : undefined}
+        gone={viewerId !== null && deleting.has(viewerId)}
         labels={labels}
         hasPrev={viewerIndex > 0}
         hasNext={viewerIndex >= 0 && viewerIndex < items.length - 1}
@@ -306,8 +358,35 @@ export default function DatasetPage() {
         count={confirmDelete?.count ?? null}
         deleting={deleteMany.isPending}
         onCancel={() => setConfirmDelete(null)}
-        onConfirm={() => confirmDelete && deleteMany.mutate(confirmDelete.ids)}
+        onConfirm={deleteConfirmed}
       />
     </Stack>
+  );
+}
+
+/** Search by file name: typed here, applied (in the URL) once typing pauses. */
+function FilenameSearch({ value, onChange }: { value: string; onChange: (value: string) => void }) {
+  const [text, setText] = useState(value);
+  const [debounced] = useDebouncedValue(text, 300);
+  const onChangeRef = useRef(onChange);
+  onChangeRef.current = onChange;
+  useEffect(() => {
+    if (debounced.trim() !== value) onChangeRef.current(debounced.trim());
+    // Only a new typed value applies; the URL changing under it (Show all) resets the box below.
+  }, [debounced]);
+  useEffect(() => {
+    if (value === "") setText((t) => (t.trim() === "" ? t : ""));
+  }, [value]);
+  return (
+    <TextInput
+      placeholder="Search by file name"
+      aria-label="Search by file name"
+      leftSection={<IconSearch size={16} />}
+      value={text}
+      onChange={(e) => setText(e.currentTarget.value)}
+      size="sm"
+      maw={360}
+      data-testid="filename-search"
+    />
   );
 }

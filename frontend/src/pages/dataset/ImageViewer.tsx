@@ -67,6 +67,8 @@ export interface ImageViewerProps {
   imageId: number | null;
   /** The image from the grid, when it is loaded there (saves a request). */
   item?: ImageItem;
+  /** The image was deleted: never ask for it again (the viewer is moving on). */
+  gone?: boolean;
   labels: Label[];
   hasPrev: boolean;
   hasNext: boolean;
@@ -80,7 +82,7 @@ export interface ImageViewerProps {
 
 export function ImageViewer(props: ImageViewerProps) {
   const { projectId, imageId, labels } = props;
-  const fetched = useImage(projectId, props.item ? null : imageId);
+  const fetched = useImage(projectId, props.item || props.gone ? null : imageId);
   const image = props.item ?? fetched.data;
 
   return (

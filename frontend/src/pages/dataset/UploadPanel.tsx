@@ -264,10 +264,13 @@ export function UploadPanel({ projectId, labels }: { projectId: number; labels: 
   const total = state.files.length;
   const finished = counts.created + counts.duplicate + counts.rejected + counts.failed;
   const busy = counts.waiting + counts.uploading > 0;
+  // One count of the files that were not added (duplicates and refused ones), read by the
+  // "Not added (n)" switch and the sentence under the progress bar alike.
   const problems = useMemo(
     () => state.files.filter((f) => f.status === "rejected" || f.status === "failed" || f.status === "duplicate"),
     [state.files],
   );
+  const refused = counts.rejected + counts.failed;
   const shown = show === "problems" ? problems : state.files;
   const pendingArchives = state.archives.filter((a) => a.jobId === undefined || a.error);
 
@@ -398,6 +401,8 @@ export function UploadPanel({ projectId, labels }: { projectId: number; labels: 
                     { value: "all", label: "All files" },
                     { value: "problems", label: `Not added (${problems.length})` },
                   ]}
+                  data-testid="upload-show"
+                  data-not-added={problems.length}
                 />
               )}
               {!busy && (
@@ -418,10 +423,21 @@ export function UploadPanel({ projectId, labels }: { projectId: number; labels: 
             data-testid="upload-progress"
             aria-label="Upload progress"
           />
-          {!busy && counts.rejected + counts.failed > 0 && (
-            <Alert color="red" variant="light" icon={<IconAlertTriangle size={18} />} data-testid="upload-rejected">
-              {plural(counts.rejected + counts.failed, "file was", "files were")} not added. Each one says why below
-              (for example, not an image, damaged, or too large).
+          {!busy && problems.length > 0 && (
+            <Alert
+              color={refused > 0 ? "red" : "yellow"}
+              variant="light"
+              icon={<IconAlertTriangle size={18} />}
+              data-testid="upload-rejected"
+              data-not-added={problems.length}
+            >
+              {plural(problems.length, "file was", "files were")} not added
+              {counts.duplicate > 0 && refused > 0
+                ? `: ${formatNumber(counts.duplicate)} already in the project, ${formatNumber(refused)} refused`
+                : counts.duplicate > 0
+                  ? ": the project already has them"
+                  : ""}
+              . Each one says why below{refused > 0 ? " (for example, not an image, damaged, or too large)" : ""}.
             </Alert>
           )}
           <FileList files={shown} batchProgress={state.batchProgress} />

@@ -20,6 +20,7 @@ import {
 } from "@mantine/core";
 import { IconCheck, IconCopy, IconRocket, IconTrash } from "@tabler/icons-react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { defaultDeployVersion } from "./versions";
 import { Link, useSearchParams } from "react-router";
 import { useDeploymentCreate, useDeploymentDelete, useDeploymentUpdate, useDeployments, useModels } from "../../api/hooks";
 import type { Deployment, ModelVersion } from "../../api/types";
@@ -44,14 +45,20 @@ function NewDeployment({
   projectId,
   models,
   initialVersion,
+  deployedIds,
   onCreated,
 }: {
   projectId: number;
   models: ModelVersion[];
   initialVersion: number | null;
+  /** The versions deployments serve now: the form does not start on one of them. */
+  deployedIds: number[];
   onCreated: (d: Deployment) => void;
 }) {
-  const [version, setVersion] = useState<string | null>(String(initialVersion ?? models[0]?.id ?? ""));
+  const [version, setVersion] = useState<string | null>(() => {
+    const id = defaultDeployVersion(models, deployedIds, initialVersion);
+    return id === null ? null : String(id);
+  });
   const [name, setName] = useState("");
   const create = useDeploymentCreate(projectId, {
     onSuccess: (d) => {
@@ -112,6 +119,12 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
       if (body.model_version !== undefined) {
         const m = models.find((x) => x.id === d.model_version.id);
         notifySuccess(`The API now answers with model v${m?.number ?? d.model_version.number ?? "?"}.`, "Switched");
+      }
+      if (body.threshold !== undefined) {
+        notifySuccess(
+          `Answers below ${formatPercent(d.threshold, 0)} confidence are flagged uncertain, the logged ones included.`,
+          "Threshold saved",
+        );
       }
     },
   });
@@ -244,7 +257,7 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
           <ApiKeys slug={deployment.slug} onCreated={setFreshKey} />
         </Grid.Col>
         <Grid.Col span={{ base: 12, lg: 6 }}>
-          <TryIt slug={deployment.slug} />
+          <TryIt slug={deployment.slug} liveVersion={live.id} />
         </Grid.Col>
       </Grid>
       <Snippets url={url} apiKey={freshKey} />
@@ -315,7 +328,14 @@ export default function DeployPage() {
               A deployment is a web address that answers with a prediction for each image sent to it, protected by API keys.
             </Text>
           </div>
-          <NewDeployment projectId={project.id} models={models.data} initialVersion={initialVersion} onCreated={(d) => select(d.slug)} />
+          <NewDeployment
+            key={list.map((d) => `${d.slug}:${d.model_version.id}`).join(",")}
+            projectId={project.id}
+            models={models.data}
+            initialVersion={initialVersion}
+            deployedIds={list.map((d) => d.model_version.id)}
+            onCreated={(d) => select(d.slug)}
+          />
         </Stack>
       </Card>
 

@@ -1,26 +1,15 @@
-import {
-  Avatar,
-  Badge,
-  Button,
-  Card,
-  Group,
-  Popover,
-  ScrollArea,
-  SegmentedControl,
-  Select,
-  Stack,
-  Table,
-  Text,
-} from "@mantine/core";
-import { IconCheck, IconDatabasePlus, IconPhoto } from "@tabler/icons-react";
-import { useState } from "react";
+import { Avatar, Badge, Card, Group, ScrollArea, SegmentedControl, Table, Text } from "@mantine/core";
+import { IconPhoto } from "@tabler/icons-react";
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
 import { useSearchParams } from "react-router";
 import { rows } from "../../api/adapters";
-import { useLabels, usePredictionAddToDataset, usePredictions } from "../../api/hooks";
+import { useDeployments, useLabels, usePredictions } from "../../api/hooks";
+import { keys } from "../../api/hooks/keys";
 import type { PredictionLogEntry } from "../../api/types";
 import { ErrorState } from "../../components/States";
 import { formatLatency, formatPercent, formatRelative } from "../../lib/format";
-import { notifySuccess } from "../../lib/notify";
+import { AddToDataset } from "./AddToDataset";
 
 /** Uncertain predictions first (they are the ones worth a look), then the rest, newest first. */
 export function orderUncertainFirst(uncertain: PredictionLogEntry[], all: PredictionLogEntry[]): PredictionLogEntry[] {
@@ -28,71 +17,22 @@ export function orderUncertainFirst(uncertain: PredictionLogEntry[], all: Predic
   return [...uncertain, ...all.filter((p) => !seen.has(p.id) && !p.uncertain)];
 }
 
-function AddToDataset({ entry, slug, projectId, labels }: { entry: PredictionLogEntry; slug: string; projectId: number; labels: string[] }) {
-  const [opened, setOpened] = useState(false);
-  const [label, setLabel] = useState<string | null>(entry.label);
-  const add = usePredictionAddToDataset(slug, projectId, entry.id, {
-    onSuccess: (answer) => {
-      setOpened(false);
-      notifySuccess(
-        answer.created
-          ? `Added to the data set as “${label}”.`
-          : `The data set already had this image; it is labeled “${answer.label ?? label}” now.`,
-      );
-    },
-  });
-  if (entry.added_image) {
-    return (
-      <Badge color="teal" variant="light" leftSection={<IconCheck size={12} />}>
-        In data set
-      </Badge>
-    );
-  }
-  if (!entry.image_url) {
-    return (
-      <Text size="xs" c="dimmed">
-        Image not kept
-      </Text>
-    );
-  }
-  return (
-    <Popover opened={opened} onChange={setOpened} position="left" withArrow shadow="md" trapFocus>
-      <Popover.Target>
-        <Button
-          size="xs"
-          variant="light"
-          leftSection={<IconDatabasePlus size={14} />}
-          onClick={() => setOpened((o) => !o)}
-          data-testid="add-to-dataset"
-        >
-          Add to data set
-        </Button>
-      </Popover.Target>
-      <Popover.Dropdown>
-        <Stack gap="xs" w={220}>
-          <Select
-            label="With the label"
-            data={labels}
-            value={label}
-            onChange={setLabel}
-            allowDeselect={false}
-            comboboxProps={{ withinPortal: false }}
-            data-testid="add-to-dataset-label"
-          />
-          <Button size="xs" loading={add.isPending} disabled={!label} onClick={() => label && add.mutate(label)} data-testid="add-to-dataset-confirm">
-            Add
-          </Button>
-        </Stack>
-      </Popover.Dropdown>
-    </Popover>
-  );
-}
-
 export function PredictionLog({ slug, projectId }: { slug: string; projectId: number }) {
   const [params, setParams] = useSearchParams();
   const view = params.get("log") === "all" ? "all" : params.get("log") === "uncertain" ? "uncertain" : "review";
   const uncertain = usePredictions(slug, true);
   const all = usePredictions(slug, false);
+  // "Uncertain" is read with the deployment's threshold as it is now (the server applies it
+  // to stored confidences): a saved threshold re-reads the log.
+  const threshold = useDeployments(projectId).data?.find((d) => d.slug === slug)?.threshold;
+  const queryClient = useQueryClient();
+  const seenThreshold = useRef(threshold);
+  useEffect(() => {
+    if (seenThreshold.current !== undefined && threshold !== undefined && seenThreshold.current !== threshold) {
+      queryClient.invalidateQueries({ queryKey: keys.predictionLog(slug) });
+    }
+    if (threshold !== undefined) seenThreshold.current = threshold;
+  }, [threshold, slug, queryClient]);
   const labels = useLabels(projectId);
   const labelNames = (labels.data ?? []).map((l) => l.name);
 
@@ -138,7 +78,9 @@ export function PredictionLog({ slug, projectId }: { slug: string; projectId: nu
         <Text size="sm" c="dimmed" ta="center" py="lg">
           {uncertain.isPending || all.isPending
             ? "Loading…"
-            : "No predictions yet. Use “Try it” above, or call the API from your program."}
+            : view === "uncertain" && allRows.length > 0
+              ? `No prediction is below the uncertainty threshold${threshold !== undefined ? ` (${formatPercent(threshold, 0)})` : ""}.`
+              : "No predictions yet. Use “Try it” above, or call the API from your program."}
         </Text>
       ) : (
         <ScrollArea>

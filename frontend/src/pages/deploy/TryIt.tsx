@@ -1,15 +1,39 @@
 import { Alert, Badge, Card, Group, Image, Loader, Progress, Stack, Text } from "@mantine/core";
 import { Dropzone, IMAGE_MIME_TYPE } from "@mantine/dropzone";
 import { IconAlertTriangle, IconPhotoScan } from "@tabler/icons-react";
-import { useEffect, useState } from "react";
-import { errorMessage } from "../../api/client";
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef, useState } from "react";
+import { apiClient, call, errorMessage } from "../../api/client";
 import { useDeploymentTry } from "../../api/hooks";
+import { keys } from "../../api/hooks/keys";
 import { formatLatency, formatPercent } from "../../lib/format";
 
-/** Drop an image, see what the deployed model says: the same answer other programs get. */
-export function TryIt({ slug }: { slug: string }) {
+/** Drop an image, see what the deployed model says: the same answer other programs get.
+ * `liveVersion` is the model version the deployment answers with: when it changes, the last
+ * answer (given by another version) is cleared. */
+export function TryIt({ slug, liveVersion }: { slug: string; liveVersion?: number }) {
   const [preview, setPreview] = useState<string | null>(null);
-  const predict = useDeploymentTry(slug, { inlineError: true });
+  const card = useRef<HTMLDivElement>(null);
+  const queryClient = useQueryClient();
+  const predict = useDeploymentTry(slug, {
+    inlineError: true,
+    onSuccess: (answer) => {
+      // The log row is written a moment after the answer: the detail waits for it, then the
+      // log beside this card is refreshed with it in.
+      call(
+        apiClient.GET("/api/v1/deployments/{slug}/predictions/{prediction_id}/", {
+          params: { path: { slug, prediction_id: answer.id } },
+        }),
+      )
+        .catch(() => undefined)
+        .finally(() => queryClient.invalidateQueries({ queryKey: keys.predictionLog(slug) }));
+    },
+  });
+  const { reset } = predict;
+  useEffect(() => {
+    reset();
+    setPreview(null);
+  }, [liveVersion, reset]);
   useEffect(
     () => () => {
       if (preview) URL.revokeObjectURL(preview);
@@ -22,11 +46,14 @@ export function TryIt({ slug }: { slug: string }) {
     if (!file) return;
     setPreview(URL.createObjectURL(file));
     predict.mutate(file);
+    // Emptied, so that choosing the same file again is a change and is sent again.
+    const input = card.current?.querySelector<HTMLInputElement>('input[type="file"]');
+    if (input) input.value = "";
   };
   const result = predict.data;
 
   return (
-    <Card h="100%" data-testid="try-it">
+    <Card h="100%" data-testid="try-it" ref={card}>
       <Text fw={600}>Try it</Text>
       <Text size="xs" c="dimmed" mb="sm">
         Drop an image to see what the deployed model answers.

@@ -1,14 +1,59 @@
-import { AspectRatio, Badge, Button, Card, Center, Group, Select, SimpleGrid, Skeleton, Stack, Text } from "@mantine/core";
-import { IconCheck, IconMoodHappy, IconPhotoOff } from "@tabler/icons-react";
+import {
+  AspectRatio,
+  Badge,
+  Button,
+  Card,
+  Center,
+  Group,
+  Modal,
+  Select,
+  SimpleGrid,
+  Skeleton,
+  Stack,
+  Text,
+  UnstyledButton,
+} from "@mantine/core";
+import { IconCheck, IconMoodHappy, IconPhotoOff, IconZoomIn } from "@tabler/icons-react";
 import { useState } from "react";
 import { ApiError } from "../../api/client";
 import { useImageRelabel, useImagesById, useLabels } from "../../api/hooks";
 import type { ImageItem, Misclassified, ModelVersion } from "../../api/types";
+import { notifyUndoable } from "../../components/UndoToast";
 import { misclassifiedIn } from "../../lib/confusion";
 import { formatNumber, formatPercent } from "../../lib/format";
-import { notifySuccess } from "../../lib/notify";
 
 const PAGE = 24;
+
+/** The photo at full size, to judge its label. */
+function EnlargedImage({ image, mistake, onClose }: { image: ImageItem | null; mistake: Misclassified; onClose: () => void }) {
+  return (
+    <Modal
+      opened={image !== null}
+      onClose={onClose}
+      size="xl"
+      centered
+      title={<Text fw={600}>{image?.filename}</Text>}
+      data-testid="mistake-enlarged"
+    >
+      {image && (
+        <Stack gap="xs">
+          <Center bg="dark.8" style={{ borderRadius: 8, overflow: "hidden" }}>
+            <img
+              src={image.file_url ?? undefined}
+              alt={image.filename}
+              style={{ maxWidth: "100%", maxHeight: "70vh", objectFit: "contain", display: "block" }}
+              data-testid="mistake-enlarged-image"
+            />
+          </Center>
+          <Text size="sm">
+            Labeled <b>{image.label ?? "no label"}</b> in the data; the model said <b>{mistake.predicted}</b> (
+            {formatPercent(mistake.confidence, 0)} sure).
+          </Text>
+        </Stack>
+      )}
+    </Modal>
+  );
+}
 
 function MistakeCard({
   projectId,
@@ -25,15 +70,32 @@ function MistakeCard({
   missing: boolean;
   labelNames: string[];
 }) {
-  const [choice, setChoice] = useState<string | null>(null);
-  const fix = useImageRelabel(projectId, mistake.id, {
-    onSuccess: (updated) => notifySuccess(`Relabeled as “${updated.label}”. Train again to use the fix.`),
-  });
   const current = image?.label ?? null;
-  const fixed = current !== null && current !== mistake.true;
+  // The picker starts on the label the image has now: changing it is a deliberate act.
+  const [other, setOther] = useState<string | null>(null);
+  const [kept, setKept] = useState(false);
+  const [enlarged, setEnlarged] = useState(false);
+  const relabel = useImageRelabel(projectId, mistake.id);
+  const changed = current !== null && current !== mistake.true;
+
+  const change = (label: string) => {
+    const previous = current;
+    if (!previous || label === previous) return;
+    relabel.mutate(label, {
+      onSuccess: (updated) => {
+        setOther(null);
+        notifyUndoable({
+          id: `relabel-${mistake.id}`,
+          message: `“${updated.filename}” relabeled from “${previous}” to “${updated.label}”. Train again to use it.`,
+          undo: () => relabel.mutateAsync(previous),
+          undoneMessage: `“${updated.filename}” is labeled “${previous}” again.`,
+        });
+      },
+    });
+  };
 
   return (
-    <Card padding="xs" data-testid="misclassified-item" data-image-id={mistake.id}>
+    <Card padding="xs" data-testid="misclassified-item" data-image-id={mistake.id} data-label={current ?? ""}>
       <Card.Section>
         <AspectRatio ratio={1}>
           {loading ? (
@@ -48,7 +110,24 @@ function MistakeCard({
               </Stack>
             </Center>
           ) : (
-            <img src={image.thumbnail_url ?? undefined} alt={image.filename} loading="lazy" style={{ objectFit: "cover" }} />
+            <UnstyledButton
+              onClick={() => setEnlarged(true)}
+              aria-label={`Enlarge ${image.filename}`}
+              data-testid="mistake-enlarge"
+              style={{ position: "relative", cursor: "zoom-in" }}
+            >
+              <img
+                src={image.thumbnail_url ?? undefined}
+                alt={image.filename}
+                loading="lazy"
+                style={{ objectFit: "cover", width: "100%", height: "100%" }}
+              />
+              <IconZoomIn
+                size={18}
+                color="white"
+                style={{ position: "absolute", right: 6, bottom: 6, filter: "drop-shadow(0 0 2px black)" }}
+              />
+            </UnstyledButton>
           )}
         </AspectRatio>
       </Card.Section>
@@ -74,37 +153,63 @@ function MistakeCard({
         </Group>
         {image && !missing && (
           <>
-            {fixed ? (
-              <Badge color="teal" variant="light" leftSection={<IconCheck size={12} />} fullWidth>
+            {changed ? (
+              <Badge color="teal" variant="light" leftSection={<IconCheck size={12} />} fullWidth data-testid="fix-done">
                 Now “{current}”
               </Badge>
+            ) : kept ? (
+              <Badge color="gray" variant="light" leftSection={<IconCheck size={12} />} fullWidth data-testid="fix-kept">
+                Label “{current}” kept
+              </Badge>
             ) : (
-              <Group gap={4} wrap="nowrap">
-                <Select
-                  size="xs"
-                  placeholder="Correct label"
-                  aria-label="Correct label"
-                  data={labelNames}
-                  value={choice ?? mistake.predicted}
-                  onChange={setChoice}
-                  allowDeselect={false}
-                  style={{ flex: 1 }}
-                  comboboxProps={{ withinPortal: true }}
-                />
-                <Button
-                  size="xs"
-                  variant="light"
-                  loading={fix.isPending}
-                  onClick={() => fix.mutate(choice ?? mistake.predicted)}
-                  data-testid="fix-label"
-                >
-                  Fix
-                </Button>
-              </Group>
+              <Stack gap={4} data-testid="fix-choices">
+                <Text size="xs">Check the photo: is the label right?</Text>
+                <Group gap={4} grow wrap="nowrap">
+                  <Button size="compact-xs" variant="default" onClick={() => setKept(true)} data-testid="fix-keep">
+                    Keep “{current}”
+                  </Button>
+                  {mistake.predicted !== current && (
+                    <Button
+                      size="compact-xs"
+                      variant="light"
+                      loading={relabel.isPending}
+                      onClick={() => change(mistake.predicted)}
+                      data-testid="fix-change"
+                    >
+                      Change to “{mistake.predicted}”
+                    </Button>
+                  )}
+                </Group>
+                {labelNames.length > 1 && (
+                  <Group gap={4} wrap="nowrap">
+                    <Select
+                      size="xs"
+                      aria-label="Other label"
+                      data={labelNames}
+                      value={other ?? current}
+                      onChange={setOther}
+                      allowDeselect={false}
+                      style={{ flex: 1 }}
+                      comboboxProps={{ withinPortal: true }}
+                      data-testid="fix-other"
+                    />
+                    <Button
+                      size="compact-xs"
+                      variant="default"
+                      disabled={!other || other === current}
+                      onClick={() => other && change(other)}
+                      data-testid="fix-other-save"
+                    >
+                      Change
+                    </Button>
+                  </Group>
+                )}
+              </Stack>
             )}
           </>
         )}
       </Stack>
+      <EnlargedImage image={enlarged && image ? image : null} mistake={mistake} onClose={() => setEnlarged(false)} />
     </Card>
   );
 }
@@ -146,7 +251,7 @@ export function MisclassifiedGallery({
               : "Images the model got wrong"}
           </Text>
           <Text size="xs" c="dimmed">
-            Most confident mistakes first. Often the label in the data is what is wrong: fix it here, then train again.
+            Most confident mistakes first. Look at each photo: usually the model is wrong, sometimes the label is. Change a label only when the photo shows it is wrong.
           </Text>
         </div>
         {cell && (

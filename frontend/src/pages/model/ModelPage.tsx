@@ -21,7 +21,7 @@ import {
 } from "@mantine/core";
 import { IconAlertTriangle, IconChartBar, IconDownload, IconRocket } from "@tabler/icons-react";
 import { Link, useSearchParams } from "react-router";
-import { useModel, useModels } from "../../api/hooks";
+import { useDeployments, useModel, useModels } from "../../api/hooks";
 import type { ModelVersion } from "../../api/types";
 import { EmptyState, ErrorState, PageLoader } from "../../components/States";
 import { heatColor, heatTextColor, parseCell, rowNormalize } from "../../lib/confusion";
@@ -37,6 +37,7 @@ import {
 } from "../../lib/format";
 import { useProjectContext } from "../project/context";
 import { MisclassifiedGallery } from "./MisclassifiedGallery";
+import { IntervalNote, KeptProbeNotice, TooFewImages, VERDICT_COLOR, VERDICT_TEXT, intervalText, targetVerdict } from "./scores";
 
 function Headline({
   model,
@@ -51,11 +52,13 @@ function Headline({
 }) {
   const m = model.metrics;
   const main = metric === "macro_f1" ? m.macro_f1 : m.accuracy;
-  const met = typeof main === "number" && main >= target;
+  const verdict = targetVerdict(m, metric, target) ?? "below";
+  const met = verdict === "meets";
   const tested = m.count ?? Object.values(m.per_class ?? {}).reduce((a, c) => a + (c.support ?? 0), 0);
   const measured = evaluatedOnText(m.evaluated_on, tested || null);
-  // One image more or less right moves the figure by 1/tested: below ~20 it is a rough guide.
-  const rough = tested > 0 && tested < 20;
+  // One image more or less right moves the figure by 1/tested: below ~20 it is a rough guide
+  // (said by the interval's warning when there is one).
+  const rough = tested > 0 && tested < 20 && !m.accuracy_interval?.too_few_images;
   return (
     <Card>
       <Grid align="center">
@@ -65,7 +68,7 @@ function Headline({
               size={150}
               thickness={14}
               roundCaps
-              sections={[{ value: (main ?? 0) * 100, color: met ? "teal" : "orange" }]}
+              sections={[{ value: (main ?? 0) * 100, color: VERDICT_COLOR[verdict] }]}
               label={
                 <Stack gap={0} align="center">
                   <Text fw={800} size="xl" data-testid="model-accuracy">
@@ -85,8 +88,8 @@ function Headline({
               <Title order={2} size="h3">
                 Model v{model.number}
               </Title>
-              <Badge variant="light" color={met ? "teal" : "orange"}>
-                {met ? "Meets the target" : "Below the target"} ({formatPercent(target, 0)})
+              <Badge variant="light" color={VERDICT_COLOR[verdict]} data-testid="model-verdict" data-verdict={verdict}>
+                {VERDICT_TEXT[verdict]} ({formatPercent(target, 0)})
               </Badge>
             </Group>
             <Text size="sm" c="dimmed">
@@ -94,6 +97,13 @@ function Headline({
               {formatDateTime(model.created_at)}
               {measured ? ` · ${measured}` : ""}
             </Text>
+            <KeptProbeNotice metrics={m} />
+            <TooFewImages interval={m.accuracy_interval} />
+            {verdict === "may_meet" && !met && (
+              <Text size="sm" c="dimmed" data-testid="model-may-meet">
+                The score clears the target, but its 95% interval reaches below it: more test images would tell.
+              </Text>
+            )}
             {rough && (
               <Alert color="yellow" variant="light" p="xs" icon={<IconAlertTriangle size={16} />} data-testid="model-few-tested">
                 <Text size="sm">
@@ -108,6 +118,7 @@ function Headline({
                   Accuracy
                 </Text>
                 <Text fw={700}>{formatPercent(m.accuracy)}</Text>
+                <IntervalNote interval={m.accuracy_interval} testId="model-accuracy-interval" />
               </div>
               <div>
                 <Tooltip label="The average F1 over labels: low when the model is poor on any one label.">
@@ -329,7 +340,7 @@ function Versions({
     .map((m) => ({ version: `v${m.number}`, accuracy: m.metrics.accuracy ?? null, macro_f1: m.metrics.macro_f1 ?? null }));
   const best = Math.max(...models.map((m) => (metric === "macro_f1" ? m.metrics.macro_f1 : m.metrics.accuracy) ?? -1));
   return (
-    <Card data-testid="model-versions">
+    <Card data-testid="model-versions" data-chart-series="macro_f1,accuracy">
       <Text fw={600} mb="sm">
         Versions
       </Text>
@@ -339,10 +350,14 @@ function Versions({
           mb="md"
           data={chart}
           dataKey="version"
+          // F1 is drawn first and dashed, accuracy on top and solid: equal values (two labels,
+          // balanced data) must not hide the accuracy line under F1's.
           series={[
-            { name: "accuracy", label: "Accuracy", color: "crust.6" },
-            { name: "macro_f1", label: "Macro F1", color: "blue.6" },
+            { name: "macro_f1", label: "Macro F1", color: "blue.4", strokeDasharray: "6 4" },
+            { name: "accuracy", label: "Accuracy", color: "crust.7" },
           ]}
+          strokeWidth={2.5}
+          withDots
           yAxisProps={{ domain: [0, 1] }}
           valueFormatter={(v) => formatPercent(v)}
           withLegend
@@ -382,7 +397,25 @@ function Versions({
                     )}
                   </Table.Td>
                   <Table.Td>{m.mode === "finetune" ? "Fine-tune" : "Quick"}</Table.Td>
-                  <Table.Td>{formatPercent(m.metrics.accuracy)}</Table.Td>
+                  <Table.Td>
+                    <Tooltip label={intervalText(m.metrics.accuracy_interval) || "No interval recorded"}>
+                      <span data-testid="version-accuracy">
+                        {formatPercent(m.metrics.accuracy)}
+                        {m.metrics.accuracy_interval && (
+                          <Text span size="xs" c="dimmed">
+                            {" "}
+                            ({formatPercent(m.metrics.accuracy_interval.low, 0)}–{formatPercent(m.metrics.accuracy_interval.high, 0)},{" "}
+                            {m.metrics.accuracy_interval.images} img)
+                          </Text>
+                        )}
+                      </span>
+                    </Tooltip>
+                    {m.metrics.kept_probe && (
+                      <Badge size="xs" variant="light" color="blue" ml={4}>
+                        kept quick
+                      </Badge>
+                    )}
+                  </Table.Td>
                   <Table.Td>{formatPercent(m.metrics.macro_f1)}</Table.Td>
                   <Table.Td>{m.labels.length}</Table.Td>
                   <Table.Td>{formatDateTime(m.created_at)}</Table.Td>
@@ -400,12 +433,24 @@ export default function ModelPage() {
   const { project } = useProjectContext();
   const [params, setParams] = useSearchParams();
   const models = useModels(project.id);
+  const deployments = useDeployments(project.id);
   const versionParam = params.get("version");
-  const selectedId = versionParam && /^\d+$/.test(versionParam) ? Number(versionParam) : models.data?.[0]?.id ?? null;
+  // Without ?version= the page opens on the version that answers the API (the one people
+  // are asking about), and on the newest when nothing is deployed.
+  const deployedId = deployments.data?.[0]?.model_version?.id ?? null;
+  const deployedListed = deployedId !== null && models.data?.some((x) => x.id === deployedId);
+  const selectedId =
+    versionParam && /^\d+$/.test(versionParam)
+      ? Number(versionParam)
+      : deployedListed
+        ? deployedId
+        : deployments.isPending
+          ? null
+          : models.data?.[0]?.id ?? null;
   // The list may carry summaries only; the detail has the confusion matrix and mistakes.
   const model = useModel(selectedId);
 
-  if (models.isPending) return <PageLoader />;
+  if (models.isPending || (!versionParam && deployments.isPending)) return <PageLoader />;
   if (models.isError) return <ErrorState error={models.error} onRetry={() => models.refetch()} />;
   if (!models.data.length || selectedId === null) {
     return (

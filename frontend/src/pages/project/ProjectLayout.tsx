@@ -1,5 +1,5 @@
 import { Badge, Box, Container, Group, Tabs, Text, Title } from "@mantine/core";
-import { IconBrain, IconChartBar, IconPhoto, IconRocket, IconSettings } from "@tabler/icons-react";
+import { IconBrain, IconChartBar, IconPhoto, IconRocket, IconSettings, IconStethoscope } from "@tabler/icons-react";
 import { Outlet, useLocation, useNavigate, useParams } from "react-router";
 import { ApiError } from "../../api/client";
 import { useProject } from "../../api/hooks";
@@ -12,6 +12,7 @@ const TABS = [
   { value: "dataset", label: "Dataset", icon: IconPhoto },
   { value: "train", label: "Train", icon: IconBrain },
   { value: "model", label: "Model", icon: IconChartBar },
+  { value: "health", label: "Data health", icon: IconStethoscope },
   { value: "deploy", label: "Deploy", icon: IconRocket },
   { value: "settings", label: "Settings", icon: IconSettings },
 ] as const;
@@ -42,8 +43,8 @@ export function ProjectLayout() {
     <>
       <Box bg="white" style={{ borderBottom: "1px solid var(--mantine-color-gray-3)" }}>
         <Container size="xl" pt="md">
-          <Group justify="space-between" align="flex-end" wrap="nowrap">
-            <div style={{ minWidth: 0 }}>
+          <Group justify="space-between" align="flex-end" wrap="wrap" gap="xs">
+            <div style={{ minWidth: 0, maxWidth: "100%" }}>
               <Title order={1} size="h3" data-testid="project-title">
                 {p.name}
               </Title>
@@ -51,7 +52,7 @@ export function ProjectLayout() {
                 {p.predicts || "Say what this project predicts in Settings."}
               </Text>
             </div>
-            <Group gap="xs" wrap="nowrap">
+            <Group gap="xs" wrap="wrap" data-testid="project-badges">
               <Badge variant="outline" color="gray">
                 Target: {metricName(p.target_metric)} ≥ {formatPercent(p.target_value, 0)}
               </Badge>

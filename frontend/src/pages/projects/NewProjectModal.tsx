@@ -18,6 +18,11 @@ import { errorMessage, fieldError } from "../../api/client";
 import { useProjectCreate } from "../../api/hooks";
 import type { TargetMetric } from "../../api/types";
 
+/** Characters that end a label as it is typed or pasted. Mantine builds a character class from
+ * these (`[${chars}]`), so each must be ONE character: "Enter" here would split labels at
+ * E, n, t, e and r ("ants" → "a", "s"). Enter already ends a label on its own. */
+export const LABEL_SPLIT_CHARS = [","];
+
 /** The tags plus any comma-separated text still in the box, without duplicates or blanks. */
 export function mergeLabels(tags: string[], draft: string): string[] {
   const out: string[] = [];
@@ -98,13 +103,13 @@ export function NewProjectModal({ opened, onClose }: { opened: boolean; onClose:
           />
           <TagsInput
             label="Labels"
-            description="The answers the model can give. Type one and press Enter. You can add more later."
+            description="The answers the model can give, separated by commas (or press Enter after each). You can add more later."
             placeholder={labels.length ? "" : "ants, bees"}
             value={labels}
             onChange={setLabels}
             searchValue={labelDraft}
             onSearchChange={setLabelDraft}
-            splitChars={[",", "Enter"]}
+            splitChars={LABEL_SPLIT_CHARS}
             clearable
             error={labelProblem}
             data-testid="project-labels"

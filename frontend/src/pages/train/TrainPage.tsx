@@ -52,6 +52,7 @@ import {
   statusLabel,
 } from "../../lib/format";
 import { historySeries } from "../../lib/training";
+import { IntervalNote, KeptProbeNotice, TooFewImages, VERDICT_COLOR, targetVerdict } from "../model/scores";
 import { useProjectContext } from "../project/context";
 
 function elapsedSeconds(job: TrainingJob, now = Date.now()): number | null {
@@ -122,11 +123,12 @@ function Curves({ job }: { job: TrainingJob }) {
 
 function JobResult({ job, projectId, target, metric }: { job: TrainingJob; projectId: number; target: number; metric: string }) {
   const model = useModel(job.model_version);
-  const value = metric === "macro_f1" ? model.data?.metrics.macro_f1 : model.data?.metrics.accuracy;
-  const met = typeof value === "number" && value >= target;
+  const metrics = model.data?.metrics;
+  const value = metric === "macro_f1" ? metrics?.macro_f1 : metrics?.accuracy;
+  const verdict = metrics ? targetVerdict(metrics, metric, target) : null;
   return (
     <Alert
-      color={met ? "teal" : "yellow"}
+      color={verdict ? VERDICT_COLOR[verdict] : "yellow"}
       variant="light"
       icon={<IconCircleCheck size={20} />}
       title={model.data ? `Model v${model.data.number} is ready` : "The model is ready"}
@@ -136,11 +138,16 @@ function JobResult({ job, projectId, target, metric }: { job: TrainingJob; proje
         {typeof value === "number" && (
           <Text size="sm">
             {metricName(metric)} on images it never saw: <b>{formatPercent(value)}</b> (target {formatPercent(target, 0)}).{" "}
-            {met
+            {verdict === "meets"
               ? "It meets your target."
-              : "Below your target: label more images, fix wrong labels in the Model tab, or try fine-tuning."}
+              : verdict === "may_meet"
+                ? "It may meet your target: the score clears it, but with this many test images the true accuracy could be below it."
+                : "Below your target: label more images, fix wrong labels in the Model tab, or try fine-tuning."}
           </Text>
         )}
+        {metrics && <IntervalNote interval={metrics.accuracy_interval} testId="training-accuracy-interval" />}
+        {metrics && <KeptProbeNotice metrics={metrics} />}
+        {metrics && <TooFewImages interval={metrics.accuracy_interval} />}
         <Group gap="xs">
           <Button
             size="xs"
@@ -228,9 +235,17 @@ function JobPanel({ jobId, projectId, target, metric }: { jobId: number; project
               <Text size="sm" fw={500} data-testid="training-stage">
                 {j.status === "queued" ? "Waiting for a worker to start…" : j.status === "succeeded" ? "Done" : stageLabel(j.stage)}
               </Text>
-              <Text size="sm" fw={600}>
-                {percent}%
-              </Text>
+              <Group gap="xs">
+                {active && typeof j.metrics?.eta_seconds === "number" && (
+                  <Text size="sm" c="dimmed" data-testid="training-eta">
+                    about {formatDuration(j.metrics.eta_seconds)} left
+                    {j.stage === "training" && j.mode === "finetune" ? " at most (stops early when validation stops improving)" : ""}
+                  </Text>
+                )}
+                <Text size="sm" fw={600}>
+                  {percent}%
+                </Text>
+              </Group>
             </Group>
             <Progress
               value={percent}

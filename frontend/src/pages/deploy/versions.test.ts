@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { defaultDeployVersion } from "./versions";
+
+const v = (id: number, number: number, accuracy: number | null) => ({ id, number, metrics: { accuracy } as never });
+
+describe("defaultDeployVersion", () => {
+  const models = [v(30, 3, 0.8), v(20, 2, 0.9), v(10, 1, 0.85)];
+
+  it("never starts on the version already deployed: the best undeployed one", () => {
+    expect(defaultDeployVersion(models, [20])).toBe(10);
+    expect(defaultDeployVersion(models, [10])).toBe(20);
+  });
+
+  it("prefers the newest among equally good versions", () => {
+    expect(defaultDeployVersion([v(2, 2, 0.9), v(1, 1, 0.9)], [])).toBe(2);
+  });
+
+  it("falls back to the newest when every version is deployed, and honours ?version=", () => {
+    expect(defaultDeployVersion(models, [10, 20, 30])).toBe(30);
+    expect(defaultDeployVersion(models, [20], 20)).toBe(20);
+    expect(defaultDeployVersion(models, [20], 99)).toBe(10);
+    expect(defaultDeployVersion([], [])).toBeNull();
+  });
+});
