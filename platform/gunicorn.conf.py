@@ -24,6 +24,13 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 120
+# Request limits at the server, before Django sees anything: the request line, the number
+# of header fields and each field's size (a hostile client cannot make a worker buffer
+# megabytes of headers). Bodies are bounded by Django: DATA_UPLOAD_MAX_MEMORY_SIZE for forms,
+# BAKEHOUSE_API_MAX_JSON_BYTES for JSON, the upload and prediction byte limits for files.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 graceful_timeout = 20
 keepalive = 5
 # Requests are logged by Django where needed; the access log costs latency on the predict path.

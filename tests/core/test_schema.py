@@ -177,7 +177,25 @@ def seeded(db, user):
     return {"project_id": project.id, "image_id": image.id, "token": token.key}
 
 
-def test_answers_conform_to_the_schema(seeded):
+@pytest.fixture
+def connections_kept_open():
+    """Keep the test's database connection across in-process WSGI requests, as Django's
+    test client does: at the end of each request Django closes a connection that is not in
+    autocommit mode (at the start too), and inside the test's transaction it is not (on PostgreSQL that closes
+    the connection the test runs in; SQLite's in-memory database ignores it)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def test_answers_conform_to_the_schema(seeded, connections_kept_open):
     import schemathesis
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (
