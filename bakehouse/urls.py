@@ -9,6 +9,7 @@ from drf_spectacular.views import (
 )
 
 from apps.core.exceptions import api_not_found
+from apps.core.metrics import metrics_view
 from apps.core.views import MediaFileApi, spa_index
 
 api_v1 = [
@@ -19,11 +20,14 @@ api_v1 = [
     path("", include("apps.labeling.urls")),
     path("", include("apps.training.urls")),
     path("", include("apps.deployments.urls")),
+    path("", include("apps.webhooks.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    # Prometheus (apps.core.metrics): 404 unless BAKEHOUSE_METRICS_TOKEN is set.
+    re_path(r"^metrics/?$", metrics_view, name="metrics"),
     # The split view's init script is a file of its own, so script-src 'self' allows it.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path(

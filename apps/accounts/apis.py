@@ -52,6 +52,7 @@ class SignupOutputSerializer(UserSerializer):
 
 class MeSerializer(UserSerializer):
     signup_enabled = serializers.BooleanField()
+    is_staff = serializers.BooleanField()  # sees the System page (GET /api/v1/system/)
 
 
 def _user_payload(user) -> dict:
@@ -146,7 +147,13 @@ class MeApi(APIView):
 
     @extend_schema(responses={200: MeSerializer})
     def get(self, request: Request) -> Response:
-        return Response({**_user_payload(request.user), "signup_enabled": settings.SIGNUP_ENABLED})
+        return Response(
+            {
+                **_user_payload(request.user),
+                "signup_enabled": settings.SIGNUP_ENABLED,
+                "is_staff": request.user.is_staff,
+            }
+        )
 
 
 class SessionSerializer(serializers.Serializer):
@@ -166,7 +173,11 @@ class SessionApi(APIView):
     def get(self, request: Request) -> Response:
         if not request.user.is_authenticated:
             return Response({"authenticated": False, "user": None})
-        user = {**_user_payload(request.user), "signup_enabled": settings.SIGNUP_ENABLED}
+        user = {
+            **_user_payload(request.user),
+            "signup_enabled": settings.SIGNUP_ENABLED,
+            "is_staff": request.user.is_staff,
+        }
         return Response({"authenticated": True, "user": user})
 
 

@@ -268,6 +268,8 @@ class _DeadlineSocket:
         self._sock.sendall(data)
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        # SocketIO is typed for socket.socket; this wrapper has what it calls (recv_into, and
+        # _decref_socketios on close).
         return io.BufferedReader(socket.SocketIO(self, "rb"), READ_SIZE)  # type: ignore[arg-type]
 
     def _decref_socketios(self) -> None:  # called by SocketIO.close()
@@ -424,4 +426,102 @@ def fetch_url(
     except (OSError, http.client.HTTPException, ValueError) as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else repr(exc)
         logger.warning("could not fetch %.300s: %s", url, reason)
+        raise FetchError(reason) from exc
+
+
+# --- POST (webhook deliveries) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Posted:
+    status: int  # whatever the receiver answered; redirects are not followed
+    body: bytes  # at most ``max_bytes`` of it (a receiver's answer is only logged)
+
+
+def url_check(url: str, *, timeout: float) -> None:
+    """Raise ``FetchError`` unless ``url`` would be allowed by ``fetch_url`` / ``post_url``
+    right now (scheme, host, and every address it resolves to). For checking an address a
+    user saves (a webhook's receiver) before anything is sent to it."""
+    try:
+        _target(url, Allowlist.from_settings(), time.monotonic() + float(timeout))
+    except FetchError as exc:
+        logger.warning("refused address %.300s: %s", url, exc.reason)
+        raise
+
+
+def _post(
+    target: _Target,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+    max_bytes: int,
+    user_agent: str,
+    context: ssl.SSLContext | None,
+) -> tuple[int, bytes]:
+    sock = _DeadlineSocket(_connect(target, deadline, context), deadline)
+    connection = _Connection(target, sock)
+    try:
+        default_port = 443 if target.scheme == "https" else 80
+        connection.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        connection.putheader(
+            "Host", host if target.port == default_port else f"{host}:{target.port}"
+        )
+        connection.putheader("User-Agent", user_agent)
+        connection.putheader("Accept-Encoding", "identity")
+        connection.putheader("Connection", "close")
+        connection.putheader("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        chunks: list[bytes] = []
+        size = 0
+        # The answer is only kept for the log: read what fits, ignore the rest.
+        while size < max_bytes and time.monotonic() < deadline:
+            chunk = response.read1(READ_SIZE)
+            if not chunk:
+                break
+            size += len(chunk)
+            chunks.append(chunk)
+        return response.status, b"".join(chunks)[:max_bytes]
+    finally:
+        connection.close()
+        sock.really_close()
+
+
+def post_url(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    max_bytes: int = 4096,
+    user_agent: str = USER_AGENT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Posted:
+    """POST ``body`` to ``url`` within ``timeout`` seconds in all, only to allowed addresses
+    (the same checks as ``fetch_url``). Any status is returned (the caller decides what
+    counts as delivered); a redirect is not followed, since re-sending a body elsewhere is
+    the receiver's decision to make, not ours. Raises ``FetchError`` when nothing answered."""
+    deadline = time.monotonic() + float(timeout)
+    try:
+        target = _target(url, Allowlist.from_settings(), deadline)
+        code, answer = _post(
+            target,
+            body=body,
+            headers=headers,
+            deadline=deadline,
+            max_bytes=max_bytes,
+            user_agent=user_agent,
+            context=ssl_context,
+        )
+        return Posted(status=code, body=answer)
+    except FetchError as exc:
+        logger.warning("could not post to %.300s: %s", url, exc.reason)
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else repr(exc)
+        logger.warning("could not post to %.300s: %s", url, reason)
         raise FetchError(reason) from exc

@@ -19,6 +19,13 @@ The hooks (each receiver is called with exactly these keyword arguments)::
         Sent by apps.projects.services.project_delete inside its transaction, before the
         project row goes. Deployments connects the removal of the project's deployments
         (a served model is PROTECTed, so they must go first) and their revocation.
+    on_training_finished  fn(*, job: TrainingJob) -> None
+        Sent by apps.training.services.training_job_run after a job ended (succeeded,
+        failed or cancelled; committed). Webhooks connects its training.* events.
+    on_deployment_changed fn(*, change: DeploymentChange) -> None
+        Sent by apps.deployments.services inside the transaction that changed the model a
+        deployment serves (a deploy, switch, rollback or promotion), with the history entry
+        just written. Webhooks connects its deployment.changed event (sent after commit).
 
     hook.connect(fn)      register (in AppConfig.ready()); hook.send(**kwargs) call them all
 
@@ -75,3 +82,5 @@ on_images_created = Hook("images_created")
 on_labels_changed = Hook("labels_changed")
 on_label_deleting = Hook("label_deleting")
 on_project_deleting = Hook("project_deleting")
+on_training_finished = Hook("training_finished")
+on_deployment_changed = Hook("deployment_changed")

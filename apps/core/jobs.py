@@ -33,8 +33,18 @@ The API (everything a job kind needs)::
         Refresh heartbeat_at (and write ``fields``, e.g. progress) ONLY if the row is still
         RUNNING with this attempt's number. False: the attempt lost the job (reaped and
         handed to another attempt, or closed): stop working, write nothing more.
+    job_heartbeats(job) -> context manager yielding a threading.Event
+        For a long step that cannot beat itself (one library call): a background thread
+        beats every JOB_HEARTBEAT_SECONDS while the block runs; the event is set when the
+        attempt lost the job. Inline (no thread) inside an open transaction (unit tests).
     job_finish(job, *, status, error="", **fields) -> bool
         Close this attempt (succeeded / failed / cancelled), same fencing as the heartbeat.
+    job_dispatch_quietly(job, *, countdown=0.0) -> None
+        Like job_dispatch, for work that must not fail what caused it (a webhook delivery
+        of a training's end): a broker that does not answer leaves the row queued for the
+        reaper to send; ``countdown`` delays the message (a retry's back-off), and the
+        reaper counts its "lost after" time from when the message is due.
+    registered_kinds() -> list[JobKind]
     job_mark_queued(job) -> list[str]
         Put a loaded row back to QUEUED in memory (clears error, worker, finished_at and the
         dispatch stamps); returns the field names to save. Then call job_dispatch.
@@ -59,17 +69,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.exceptions import ApplicationError
 from apps.core.models import Job
 
@@ -81,6 +94,7 @@ __all__ = [
     "JobKind",
     "job_claim",
     "job_dispatch",
+    "job_dispatch_quietly",
     "job_finish",
     "job_heartbeat",
     "job_mark_queued",
@@ -88,6 +102,7 @@ __all__ = [
     "jobs_reclaim_dead_on_host",
     "kind_for",
     "register",
+    "registered_kinds",
     "worker_id",
 ]
 
@@ -132,6 +147,10 @@ def register(kind: JobKind[Any]) -> None:
     _kinds[kind.model._meta.label] = kind
 
 
+def registered_kinds() -> list[JobKind[Any]]:
+    return list(_kinds.values())
+
+
 def kind_for(model: type[Job]) -> JobKind[Any]:
     try:
         return _kinds[model._meta.label]
@@ -154,11 +173,12 @@ def _broker_errors() -> tuple[type[BaseException], ...]:
     return (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
 
 
-def _send(kind: JobKind[Any], job_id: int) -> bool:
+def _send(kind: JobKind[Any], job_id: int, countdown: float = 0.0) -> bool:
     """Hand the job's message to the broker once, without retrying. Returns whether it did."""
     started = time.monotonic()
     try:
-        kind.task.apply_async(args=[job_id], retry=False)
+        delay = {"countdown": countdown} if countdown else {}
+        kind.task.apply_async(args=[job_id], retry=False, **delay)
     except _broker_errors() as exc:
         logger.warning(
             "could not send %s %s to the broker after %.1f s: %r",
@@ -169,7 +189,7 @@ def _send(kind: JobKind[Any], job_id: int) -> bool:
         )
         return False
     kind.model._default_manager.filter(pk=job_id).update(
-        dispatched_at=timezone.now(), dispatches=F("dispatches") + 1
+        dispatched_at=timezone.now() + timedelta(seconds=countdown), dispatches=F("dispatches") + 1
     )
     return True
 
@@ -189,6 +209,14 @@ def job_dispatch(job: Job) -> None:
         raise ApplicationError(BROKER_DOWN_MESSAGE, code="broker_unavailable", status_code=503)
 
     transaction.on_commit(send)
+
+
+def job_dispatch_quietly(job: Job, *, countdown: float = 0.0) -> None:
+    """Send the job's task after the current transaction commits; a broker failure is only
+    logged (the row stays queued and the reaper sends it again). See the module docstring."""
+    kind = kind_for(type(job))
+    job_id = job.pk
+    transaction.on_commit(lambda: _send(kind, job_id, countdown))
 
 
 def job_mark_queued(job: Job) -> list[str]:
@@ -231,6 +259,7 @@ def job_claim(
         for name, value in values.items():
             setattr(job, name, value)
         job.save(update_fields=[*values, "updated_at"])
+    metrics.job_started(model._meta.label)
     return job
 
 
@@ -246,6 +275,37 @@ def job_heartbeat(job: Job, **fields: Any) -> bool:
     return bool(_this_attempt(job).update(heartbeat_at=now, updated_at=now, **fields))
 
 
+@contextmanager
+def job_heartbeats(job: Job) -> Iterator[threading.Event]:
+    """Beat for ``job`` from a background thread while the block runs (see the module's
+    docstring). Yields an event that is set once the attempt has lost the job."""
+    lost = threading.Event()
+    if connection.in_atomic_block:
+        # Another thread's connection would not see this transaction's rows.
+        yield lost
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(float(settings.JOB_HEARTBEAT_SECONDS)):
+                if not job_heartbeat(job):
+                    lost.set()
+                    return
+        except Exception:  # noqa: BLE001 - a missed beat only risks a reap, never the work
+            logger.warning("heartbeat of %s failed", job, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job.pk}", daemon=True)
+    thread.start()
+    try:
+        yield lost
+    finally:
+        stop.set()
+        thread.join(timeout=float(settings.JOB_HEARTBEAT_SECONDS) + 5)
+
+
 def job_finish(job: Job, *, status: str, error: str = "", **fields: Any) -> bool:
     """Close this attempt if it still holds the job. Returns whether it did."""
     if status not in Job.FINISHED:
@@ -257,6 +317,7 @@ def job_finish(job: Job, *, status: str, error: str = "", **fields: Any) -> bool
     )
     if updated:
         job.status, job.error = status, error
+        metrics.job_finished(type(job)._meta.label, status)
     return bool(updated)
 
 
@@ -285,6 +346,8 @@ def _job_lost(kind: JobKind[Any], job_id: int, still: Q, reason: str) -> bool:
             if status == Status.FAILED:
                 fields.setdefault("error", kind.lost_message)
         model._default_manager.filter(pk=job_id).update(**fields)
+        if status != Status.QUEUED:
+            metrics.job_finished(model._meta.label, status)
         logger.warning(
             "%s %s: attempt %s on %s %s; now %s",
             model._meta.label,

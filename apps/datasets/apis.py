@@ -28,6 +28,7 @@ from apps.datasets.selectors import (
     dataset_stats,
     image_filter_clean,
     image_list,
+    image_metadata_columns,
     import_job_get_for_user,
     import_job_list,
 )
@@ -383,14 +384,39 @@ class MetadataReportSerializer(serializers.Serializer):
     images_updated = serializers.IntegerField()
 
 
+class MetadataValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class MetadataColumnSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    # Images with a value in this column.
+    images = serializers.IntegerField()
+    # The most frequent values first, 100 at most; truncated: the column has more.
+    values = MetadataValueSerializer(many=True)
+    truncated = serializers.BooleanField()
+
+
+class MetadataColumnListSerializer(serializers.Serializer):
+    columns = MetadataColumnSerializer(many=True)
+
+
 class ImageMetadataApi(APIView):
     """POST (multipart) a CSV as ``file`` (5 MB at most): a header row, then one row per
     image. The first column is the file name (or, named ``external_id``, matches the
     ``external_id`` an earlier CSV attached); every other column becomes a metadata key of
     the matching images (an empty cell leaves the key as it was). Answers which rows matched.
-    Filter the image list by ``meta.<column>=<value>``."""
+    Filter the image list by ``meta.<column>=<value>``. GET: the columns attached so far,
+    with their values (the filter's choices)."""
 
     parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=MetadataColumnListSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        columns = image_metadata_columns(project=project)
+        return Response(MetadataColumnListSerializer({"columns": columns}).data)
 
     @extend_schema(
         request={

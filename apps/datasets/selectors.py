@@ -146,6 +146,49 @@ def image_list(
     return queryset.select_related("label").order_by(*IMAGE_ORDERINGS[ordering])
 
 
+# The metadata filter's choices: at most this many columns, and this many values per column
+# (the most frequent; a column of unique values, a timestamp say, is filtered by typing).
+MAX_META_COLUMNS = 50
+MAX_META_VALUES = 100
+
+
+def image_metadata_columns(*, project: Project) -> list[dict[str, Any]]:
+    """The metadata columns of the project's images, by name, each with its values, most
+    frequent first (``MAX_META_VALUES`` at most, ``truncated`` says when there are more),
+    and how many images have the column. One query over the images that have metadata,
+    counted here: the JSON functions that could count in SQL differ between SQLite and
+    PostgreSQL."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = (
+        Image.objects.filter(project=project)
+        .exclude(metadata={})
+        .values_list("metadata", flat=True)
+        .iterator(chunk_size=2000)
+    )
+    for metadata in rows:
+        if not isinstance(metadata, dict):
+            continue
+        for key, value in metadata.items():
+            if value in (None, ""):
+                continue
+            column = counts.setdefault(str(key), {})
+            column[str(value)] = column.get(str(value), 0) + 1
+    columns = []
+    for key in sorted(counts, key=str.lower)[:MAX_META_COLUMNS]:
+        values = sorted(counts[key].items(), key=lambda item: (-item[1], item[0]))
+        columns.append(
+            {
+                "key": key,
+                "images": sum(count for _, count in values),
+                "values": [
+                    {"value": value, "count": count} for value, count in values[:MAX_META_VALUES]
+                ],
+                "truncated": len(values) > MAX_META_VALUES,
+            }
+        )
+    return columns
+
+
 def image_get(*, project: Project, image_id: Any) -> Image:
     try:
         return Image.objects.select_related("label", "project").get(project=project, id=image_id)

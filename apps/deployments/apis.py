@@ -10,11 +10,9 @@ import contextlib
 import time
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
@@ -27,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.exceptions import ApplicationError, validated
+from apps.core.exceptions import validated
 from apps.core.pagination import PageNumberPagination
 from apps.deployments.inputs import (
     OctetStreamParser,
@@ -40,10 +38,9 @@ from apps.deployments.models import Deployment, PredictionLog
 from apps.deployments.selectors import (
     api_key_get,
     api_key_list,
+    deployment_candidate_get,
     deployment_get_for_user,
     deployment_list,
-    prediction_get,
-    prediction_list,
 )
 from apps.deployments.services import (
     UNSET,
@@ -52,7 +49,6 @@ from apps.deployments.services import (
     deployment_create,
     deployment_delete,
     deployment_update,
-    prediction_add_to_dataset,
     predictions_make,
 )
 from apps.deployments.serving import DeploymentApiKeyAuthentication, DeploymentRateThrottle
@@ -61,23 +57,8 @@ from apps.projects.selectors import project_get_for_user
 from apps.training.models import TrainingJob
 
 
-def _row_wait() -> float:
-    """How long to wait for a prediction's row that is still being written (a prediction
-    answered a moment ago by another web process)."""
-    return float(settings.PREDICTION_ROW_WAIT)
-
-
 def _absolute(request: Request, path: str) -> str:
     return request.build_absolute_uri(path)
-
-
-def _file_url(request: Request, name: str) -> str | None:
-    from django.core.files.storage import default_storage
-
-    if not name:
-        return None
-    url = default_storage.url(name)
-    return request.build_absolute_uri(url) if url.startswith("/") else url
 
 
 # --- Serializers ---------------------------------------------------------------------------
@@ -90,11 +71,37 @@ class ModelVersionSummarySerializer(serializers.Serializer):
     backbone = serializers.CharField()
     labels = serializers.ListField(child=serializers.CharField())
     accuracy = serializers.SerializerMethodField()
+    precisions = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
     def get_accuracy(self, version: Any) -> float | None:
         accuracy = (version.metrics or {}).get("accuracy")
         return float(accuracy) if isinstance(accuracy, int | float) else None
+
+    @extend_schema_field(
+        serializers.ListField(child=serializers.ChoiceField(choices=Deployment.Precision.choices))
+    )
+    def get_precisions(self, version: Any) -> list[str]:
+        """The precisions this version can be served in ("int8" once it has an int8 file)."""
+        return ["fp32", "int8"] if version.int8_onnx_file.name else ["fp32"]
+
+
+class CandidatePredictionsSerializer(serializers.Serializer):
+    candidate = serializers.IntegerField()
+    live = serializers.IntegerField()
+
+
+class CandidateSerializer(serializers.Serializer):
+    """A canary under way: its version answers ``percent`` % of the requests."""
+
+    mode = serializers.ChoiceField(choices=["canary"])
+    model_version = serializers.IntegerField()
+    model_version_number = serializers.IntegerField()
+    percent = serializers.IntegerField(min_value=1, max_value=99)
+    since = serializers.DateTimeField()
+    predictions = CandidatePredictionsSerializer(
+        help_text="Logged predictions each version gave since the canary started."
+    )
 
 
 class DeploymentOutputSerializer(serializers.Serializer):
@@ -108,8 +115,19 @@ class DeploymentOutputSerializer(serializers.Serializer):
     threshold = serializers.FloatField(min_value=0.0, max_value=1.0)
     store_images = serializers.BooleanField()
     rate_limit = serializers.CharField()
+    precision = serializers.ChoiceField(
+        choices=Deployment.Precision.choices,
+        help_text="Which of the version's graphs serves: fp32 (as trained) or int8.",
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    # The canary under way, if any (``apps.deployments.canary``).
+    candidate = serializers.SerializerMethodField()
+
+    @extend_schema_field(CandidateSerializer(allow_null=True))
+    def get_candidate(self, deployment: Deployment) -> dict[str, Any] | None:
+        state = deployment_candidate_get(deployment=deployment)
+        return CandidateSerializer(state).data if state else None
 
     def get_predict_url(self, deployment: Deployment) -> str:
         path = reverse("deployment-predict", kwargs={"slug": deployment.slug})
@@ -145,12 +163,29 @@ class _RateLimitField(serializers.CharField):
     """Format checked by the service (invalid_rate_limit, with a sentence)."""
 
 
+class _PrecisionField(serializers.ChoiceField):
+    """Documented as the choice it is; checked by the service (invalid_precision, with a
+    sentence that says what each one means)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            'Serve the version as trained ("fp32", the default) or its quantized copy '
+            '("int8": smaller and faster; only for versions that have one).',
+        )
+        super().__init__(choices=Deployment.Precision.choices, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+
 class DeploymentCreateSerializer(serializers.Serializer):
     model_version = serializers.IntegerField()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     threshold = _ThresholdField(required=False)
     store_images = serializers.BooleanField(required=False)
     rate_limit = _RateLimitField(max_length=20, required=False)
+    precision = _PrecisionField(required=False)
 
 
 class DeploymentUpdateSerializer(serializers.Serializer):
@@ -159,6 +194,7 @@ class DeploymentUpdateSerializer(serializers.Serializer):
     threshold = _ThresholdField(required=False)
     store_images = serializers.BooleanField(required=False)
     rate_limit = _RateLimitField(max_length=20, required=False)
+    precision = _PrecisionField(required=False)
 
 
 class ApiKeyOutputSerializer(serializers.Serializer):
@@ -176,45 +212,6 @@ class ApiKeyInputSerializer(serializers.Serializer):
 class LabelScoreSerializer(serializers.Serializer):
     label = serializers.CharField()
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
-
-
-@extend_schema_field(LabelScoreSerializer(many=True))
-class _ScoresField(serializers.JSONField):
-    """Every label with its confidence, most likely first (stored as it was answered)."""
-
-
-class PredictionOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="uid")
-    created_at = serializers.DateTimeField()
-    source = serializers.ChoiceField(choices=PredictionLog.Source.choices)
-    label = serializers.CharField()
-    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
-    predictions = _ScoresField()
-    # Under the deployment's current threshold (annotated by the selectors).
-    uncertain = serializers.BooleanField(source="is_uncertain")
-    out_of_distribution = serializers.BooleanField(allow_null=True)
-    ood_score = serializers.FloatField(allow_null=True)
-    latency_ms = serializers.FloatField()
-    model_version = serializers.IntegerField(source="model_version_id")
-    model_version_number = serializers.IntegerField(source="model_version.number")
-    image_url = serializers.SerializerMethodField()
-    added_image = serializers.IntegerField(source="added_image_id", allow_null=True)
-
-    def get_image_url(self, prediction: PredictionLog) -> str | None:
-        return _file_url(self.context["request"], prediction.image.name)
-
-
-class AddToDatasetInputSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=100)
-
-
-class AddedToDatasetSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
-    label = serializers.CharField(allow_null=True)
-    # False when the data set already had the image (nothing was copied twice).
-    created = serializers.BooleanField()
-    duplicate = serializers.BooleanField()
-    prediction = serializers.UUIDField()
 
 
 class PredictionAnswerSerializer(serializers.Serializer):
@@ -237,6 +234,9 @@ class PredictionAnswerSerializer(serializers.Serializer):
         help_text="Mean cosine distance to the 5 nearest training images (higher: stranger).",
     )
     latency_ms = serializers.FloatField()
+    precision = serializers.ChoiceField(
+        choices=Deployment.Precision.choices, help_text="The graph that answered: fp32 or int8."
+    )
 
 
 class PredictionBatchAnswerSerializer(serializers.Serializer):
@@ -245,6 +245,7 @@ class PredictionBatchAnswerSerializer(serializers.Serializer):
     deployment = serializers.CharField()
     model_version = serializers.IntegerField()
     model_version_number = serializers.IntegerField()
+    precision = serializers.ChoiceField(choices=Deployment.Precision.choices)
     latency_ms = serializers.FloatField()
     results = PredictionAnswerSerializer(many=True)
 
@@ -315,6 +316,7 @@ class DeploymentListApi(APIView):
             threshold=values.get("threshold", UNSET),
             store_images=values.get("store_images", UNSET),
             rate_limit=values.get("rate_limit", UNSET),
+            precision=values.get("precision", UNSET),
         )
         deployment = deployment_get_for_user(user=request.user, slug=deployment.slug)
         return Response(_deployment_payload(request, deployment), status=status.HTTP_201_CREATED)
@@ -322,8 +324,9 @@ class DeploymentListApi(APIView):
 
 class DeploymentDetailApi(APIView):
     """One deployment. PATCH ``{"model_version": id}`` switches the live model (and rolls
-    back); ``threshold``, ``store_images``, ``rate_limit`` ("N/sec|min|hour|day") and
-    ``name`` can be changed too. DELETE stops it."""
+    back); ``precision`` ("fp32" | "int8") picks which of the version's graphs serves;
+    ``threshold``, ``store_images``, ``rate_limit`` ("N/sec|min|hour|day") and ``name`` can
+    be changed too. DELETE stops it."""
 
     @extend_schema(responses=DeploymentOutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
@@ -335,10 +338,10 @@ class DeploymentDetailApi(APIView):
         deployment = deployment_get_for_user(user=request.user, slug=slug)
         data = DeploymentUpdateSerializer(data=request.data)
         values = validated(data)
-        changes = _given(values, "name", "threshold", "store_images", "rate_limit")
+        changes = _given(values, "name", "threshold", "store_images", "rate_limit", "precision")
         if "model_version" in values:
             changes["model_version_id"] = values["model_version"]
-        deployment_update(deployment=deployment, **changes)
+        deployment_update(deployment=deployment, changed_by=request.user, **changes)
         deployment = deployment_get_for_user(user=request.user, slug=slug)
         return Response(_deployment_payload(request, deployment))
 
@@ -496,77 +499,3 @@ class DeploymentTryApi(_PredictBase):
             live=live, inputs=inputs, source=PredictionLog.Source.TRY, started=self.started
         )
         return Response(answer)
-
-
-# --- The prediction log --------------------------------------------------------------------
-
-
-class PredictionListApi(APIView):
-    """The deployment's logged predictions, newest first, paginated. ``?uncertain=true``
-    keeps the uncertain ones (``false``: the confident ones)."""
-
-    pagination_class = PageNumberPagination  # documents the paginated answer
-
-    @extend_schema(
-        parameters=[OpenApiParameter("uncertain", bool, required=False)],
-        responses=PredictionOutputSerializer(many=True),
-    )
-    def get(self, request: Request, slug: str) -> Response:
-        deployment = deployment_get_for_user(user=request.user, slug=slug)
-        raw = request.query_params.get("uncertain")
-        uncertain = None
-        if raw not in (None, ""):
-            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ApplicationError(
-                    "uncertain: Use true or false.",
-                    code="invalid_uncertain",
-                    extra={"fields": {"uncertain": ["Use true or false."]}},
-                )
-            uncertain = raw.lower() in ("true", "1", "yes")
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(
-            prediction_list(deployment=deployment, uncertain=uncertain), request, view=self
-        )
-        data = PredictionOutputSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
-
-
-class PredictionDetailApi(APIView):
-    @extend_schema(responses=PredictionOutputSerializer)
-    def get(self, request: Request, slug: str, prediction_id: str) -> Response:
-        deployment = deployment_get_for_user(user=request.user, slug=slug)
-        prediction = prediction_get(
-            deployment=deployment, prediction_id=prediction_id, wait=_row_wait()
-        )
-        return Response(PredictionOutputSerializer(prediction, context={"request": request}).data)
-
-
-class PredictionAddToDatasetApi(APIView):
-    """Copy the prediction's image into the project's data set with ``label``. 201 with the
-    new image; 200 with the same image when it is already there (a repeat call, or an image
-    the data set already had): never a second copy. 400 if the image was not stored."""
-
-    @extend_schema(
-        request=AddToDatasetInputSerializer,
-        responses={201: AddedToDatasetSerializer, 200: AddedToDatasetSerializer},
-    )
-    def post(self, request: Request, slug: str, prediction_id: str) -> Response:
-        deployment = deployment_get_for_user(user=request.user, slug=slug)
-        data = AddToDatasetInputSerializer(data=request.data)
-        values = validated(data)
-        prediction = prediction_get(
-            deployment=deployment, prediction_id=prediction_id, wait=_row_wait()
-        )
-        image, created = prediction_add_to_dataset(
-            prediction=prediction, label=values["label"], user=request.user
-        )
-        return Response(
-            {
-                "image": image.pk,
-                "label": image.label.name if image.label_id else None,
-                "created": created,
-                "duplicate": not created,
-                "prediction": str(prediction.uid),
-            },
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )

@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from apps.core.models import BaseModel
@@ -13,6 +14,10 @@ from apps.training.models import ModelVersion
 
 
 class Deployment(BaseModel):
+    class Precision(models.TextChoices):
+        FP32 = "fp32", "fp32 (float, as trained)"
+        INT8 = "int8", "int8 (quantized)"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deployments")
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200, blank=True)
@@ -21,6 +26,15 @@ class Deployment(BaseModel):
     threshold = models.FloatField(default=0.6)
     store_images = models.BooleanField(default=True)
     rate_limit = models.CharField(max_length=20, default="600/min")
+    # Which of the version's graphs serves: its fp32 ``onnx_file`` or its ``int8_onnx_file``.
+    precision = models.CharField(max_length=4, choices=Precision.choices, default=Precision.FP32)
+    # A canary (``apps.deployments.canary``): this version answers ``candidate_percent`` % of
+    # the requests, the live one the rest. None when no rollout is under way.
+    candidate_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    candidate_percent = models.PositiveSmallIntegerField(default=0)
+    candidate_since = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
 
     class Meta:
@@ -28,6 +42,42 @@ class Deployment(BaseModel):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class DeploymentChange(models.Model):
+    """One change of the model version a deployment serves: when, who, from which version to
+    which, and why. Numbers are kept beside the links, so the history still reads after a
+    version is deleted."""
+
+    class Reason(models.TextChoices):
+        DEPLOY = "deploy", "Deployed"
+        MANUAL = "manual", "Switched by hand"
+        PROMOTION = "promotion", "Candidate promoted"
+        ROLLBACK = "rollback", "Rolled back"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="changes")
+    # None for the first version a deployment served.
+    from_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_number = models.PositiveIntegerField(null=True, blank=True)
+    to_version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_number = models.PositiveIntegerField()
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Newest first; ids break ties between changes made in the same instant.
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["deployment", "-id"], name="deployment_change_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id}: v{self.from_number} -> v{self.to_number} ({self.reason})"
 
 
 class DeploymentApiKey(AbstractAPIKey):

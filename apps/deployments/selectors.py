@@ -7,10 +7,15 @@ import time
 import uuid
 from typing import Any
 
-from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
 from django.http import Http404
 
-from apps.deployments.models import Deployment, DeploymentApiKey, PredictionLog
+from apps.deployments.models import (
+    Deployment,
+    DeploymentApiKey,
+    DeploymentChange,
+    PredictionLog,
+)
 from apps.projects.models import Project
 
 
@@ -18,7 +23,7 @@ def deployment_list(*, project: Project) -> QuerySet[Deployment]:
     """The project's deployments, newest first, with their model versions."""
     return (
         Deployment.objects.filter(project=project)
-        .select_related("model_version", "project")
+        .select_related("model_version", "project", "candidate_version")
         .order_by("-created_at", "-id")
     )
 
@@ -28,13 +33,51 @@ def deployment_get_for_user(*, user: Any, slug: str) -> Deployment:
     if not getattr(user, "is_authenticated", False):
         raise Http404("Deployment not found.")
     deployment = (
-        Deployment.objects.select_related("model_version", "project")
+        Deployment.objects.select_related("model_version", "project", "candidate_version")
         .filter(slug=slug, project__owner=user)
         .first()
     )
     if deployment is None:
         raise Http404("Deployment not found.")
     return deployment
+
+
+def deployment_history(*, deployment: Deployment) -> QuerySet[DeploymentChange]:
+    """Every change of the version the deployment serves, newest first."""
+    return (
+        DeploymentChange.objects.filter(deployment=deployment)
+        .select_related("changed_by")
+        .order_by("-id")
+    )
+
+
+def deployment_candidate_get(*, deployment: Deployment) -> dict[str, Any] | None:
+    """The canary under way (None when there is none): its version, its share of the
+    requests, and how many logged predictions each version gave since it started."""
+    candidate = deployment.candidate_version
+    if candidate is None:
+        return None
+    counts = dict(
+        PredictionLog.objects.filter(
+            deployment=deployment,
+            created_at__gte=deployment.candidate_since,
+            model_version_id__in=[candidate.pk, deployment.model_version_id],
+        )
+        .order_by()
+        .values_list("model_version_id")
+        .annotate(n=Count("id"))
+    )
+    return {
+        "mode": "canary",
+        "model_version": candidate.pk,
+        "model_version_number": candidate.number,
+        "percent": deployment.candidate_percent,
+        "since": deployment.candidate_since,
+        "predictions": {
+            "candidate": counts.get(candidate.pk, 0),
+            "live": counts.get(deployment.model_version_id, 0),
+        },
+    }
 
 
 def api_key_list(*, deployment: Deployment) -> QuerySet[DeploymentApiKey]:

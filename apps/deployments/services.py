@@ -17,12 +17,19 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps import ml
+from apps.core import metrics
 from apps.core.exceptions import ApplicationError
+from apps.core.hooks import on_deployment_changed
 from apps.core.storage import storage_prefix_delete_later
 from apps.datasets.ingest import image_ingest
 from apps.datasets.models import Image
 from apps.deployments.inputs import PredictionInputs, max_image_bytes
-from apps.deployments.models import Deployment, DeploymentApiKey, PredictionLog
+from apps.deployments.models import (
+    Deployment,
+    DeploymentApiKey,
+    DeploymentChange,
+    PredictionLog,
+)
 from apps.deployments.prediction_log import LogEntry, image_storage_prefix, writer
 from apps.deployments.serving import (
     LiveDeployment,
@@ -31,7 +38,7 @@ from apps.deployments.serving import (
     rate_limit_clean,
 )
 from apps.deployments.serving.decoding import decode_for_model
-from apps.deployments.serving.registry import registry
+from apps.deployments.serving.registry import canary_route, registry
 from apps.labeling.models import LabelEvent
 from apps.projects.models import Label, Project
 from apps.projects.selectors import label_find_by_name
@@ -76,17 +83,54 @@ def _model_version_of(*, project: Project, model_version_id: Any) -> ModelVersio
     return version
 
 
-def _warm(version: ModelVersion) -> None:
+def _precision_clean(value: Any) -> str:
+    if value not in Deployment.Precision.values:
+        raise ApplicationError(
+            'The precision must be "fp32" (the model as trained) or "int8" (its quantized '
+            "copy: smaller and faster).",
+            code="invalid_precision",
+        )
+    return str(value)
+
+
+def _precision_check(version: ModelVersion, precision: str) -> None:
+    """A 400 when ``version`` cannot serve in ``precision`` (no int8 file)."""
+    if precision != Deployment.Precision.INT8 or version.int8_onnx_file.name:
+        return
+    int8 = (version.metrics or {}).get("int8") or {}
+    if int8.get("status") == "compressing":
+        raise ApplicationError(
+            f"The int8 copy of model version {version.number} is still being made (it takes "
+            "up to a minute after training). Serve it in fp32 for now and switch to int8 "
+            "when the Model page shows its figures.",
+            code="invalid_precision",
+        )
+    error = int8.get("error")
+    reason = (
+        f" ({error})"
+        if error
+        else " (it was trained before models were quantized; train again to get one)"
+    )
+    raise ApplicationError(
+        f"Model version {version.number} has no int8 model{reason}. Serve it in fp32 "
+        'instead ("precision": "fp32").',
+        code="invalid_precision",
+    )
+
+
+def _warm(version: ModelVersion, precision: str = Deployment.Precision.FP32) -> None:
     """Load the version into this process before it goes live, so the request that switched
     it pays the loading (not the next prediction), and a model that cannot be loaded is
     refused instead of deployed."""
+    int8 = precision == Deployment.Precision.INT8
     try:
         registry.runner_for(
             version_id=version.id,
-            onnx_name=version.onnx_file.name or "",
+            onnx_name=(version.int8_onnx_file.name if int8 else version.onnx_file.name) or "",
             labels=tuple(version.labels),
             backbone=version.backbone,
             ood_name=version.ood_file.name or "",
+            precision=precision,
         )
     except Exception as exc:  # noqa: BLE001 - any loading failure means "cannot serve it"
         logger.exception("model version %s could not be loaded", version.id)
@@ -133,8 +177,10 @@ def deployment_create(
     threshold: Any = UNSET,
     store_images: Any = UNSET,
     rate_limit: Any = UNSET,
+    precision: Any = UNSET,
 ) -> Deployment:
-    """Deploy one of the project's model versions at a new, unguessable slug."""
+    """Deploy one of the project's model versions at a new, unguessable slug, served in
+    ``precision`` ("fp32", the default, or "int8" when the version has an int8 file)."""
     version = _model_version_of(project=project, model_version_id=model_version_id)
     name = (name or "").strip()
     deployment = Deployment(
@@ -149,12 +195,22 @@ def deployment_create(
         deployment.store_images = bool(store_images)
     if rate_limit is not UNSET:
         deployment.rate_limit = _rate_limit_clean(rate_limit)
-    _warm(version)
+    if precision is not UNSET:
+        deployment.precision = _precision_clean(precision)
+    _precision_check(version, deployment.precision)
+    _warm(version, deployment.precision)
     for _attempt in range(5):
         deployment.slug = _new_slug(name or project.name)
         try:
             with transaction.atomic():
                 deployment.save(force_insert=True)
+                _change_record(
+                    deployment=deployment,
+                    from_version=None,
+                    to_version=version,
+                    reason=DeploymentChange.Reason.DEPLOY,
+                    changed_by=deployment.created_by,
+                )
                 _publish_change(strict=False)
             return deployment
         except IntegrityError:  # the random suffix collided: draw another
@@ -162,25 +218,61 @@ def deployment_create(
     raise ApplicationError("Could not create the deployment; please try again.", code="conflict")
 
 
+def _change_record(
+    *,
+    deployment: Deployment,
+    from_version: ModelVersion | None,
+    to_version: ModelVersion,
+    reason: str,
+    changed_by: Any,
+) -> DeploymentChange:
+    """Inside the switch's transaction: the history's entry for it."""
+    change = DeploymentChange.objects.create(
+        deployment=deployment,
+        from_version=from_version,
+        from_number=from_version.number if from_version else None,
+        to_version=to_version,
+        to_number=to_version.number,
+        reason=reason,
+        changed_by=changed_by if getattr(changed_by, "pk", None) else None,
+    )
+    on_deployment_changed.send(change=change)
+    return change
+
+
 def deployment_update(
     *,
     deployment: Deployment,
     model_version_id: Any = UNSET,
+    changed_by: Any = None,
+    reason: str = DeploymentChange.Reason.MANUAL,
     name: Any = UNSET,
     threshold: Any = UNSET,
     store_images: Any = UNSET,
     rate_limit: Any = UNSET,
+    precision: Any = UNSET,
 ) -> Deployment:
-    """Change a deployment. A new ``model_version_id`` switches the live model (also how a
-    rollback is done): the new version is loaded first, then the switch is committed, and
-    from then on every request is answered by it."""
+    """Change a deployment. A new ``precision`` serves the version's fp32 or int8 graph
+    (loaded first, like a switch). A new ``model_version_id`` switches the live model (also how a
+    rollback is done): the new version is loaded first, then the switch is committed (and
+    recorded in the deployment's history, by ``changed_by`` for ``reason``), and from then
+    on every request is answered by it."""
     fields: list[str] = []
+    served_precision = deployment.precision
+    if precision is not UNSET:
+        deployment.precision = _precision_clean(precision)
     if model_version_id is not UNSET:
         version = _model_version_of(project=deployment.project, model_version_id=model_version_id)
         if version.id != deployment.model_version_id:
-            _warm(version)
+            _precision_check(version, deployment.precision)
+            _warm(version, deployment.precision)
             deployment.model_version = version
             fields.append("model_version")
+    if deployment.precision != served_precision:
+        if "model_version" not in fields:
+            _precision_check(deployment.model_version, deployment.precision)
+            _warm(deployment.model_version, deployment.precision)
+        fields.append("precision")
     if name is not UNSET:
         deployment.name = str(name or "").strip()[:200]
         fields.append("name")
@@ -195,14 +287,69 @@ def deployment_update(
         fields.append("rate_limit")
     if fields:
         with transaction.atomic():
+            if "model_version" in fields:
+                # What it served until now, read under the row's lock: concurrent switches
+                # are recorded one after the other, each from what the previous one left.
+                served = (
+                    Deployment.objects.select_for_update()
+                    .select_related("model_version")
+                    .get(pk=deployment.pk)
+                    .model_version
+                )
+                if served.pk != deployment.model_version_id:
+                    _change_record(
+                        deployment=deployment,
+                        from_version=served,
+                        to_version=deployment.model_version,
+                        reason=reason,
+                        changed_by=changed_by,
+                    )
             deployment.save(update_fields=[*fields, "updated_at"])
             _publish_change()
     return deployment
 
 
-def deployment_switch(*, deployment: Deployment, model_version_id: Any) -> Deployment:
-    """Serve another model version of the project (a rollback is a switch back)."""
-    return deployment_update(deployment=deployment, model_version_id=model_version_id)
+def deployment_switch(
+    *,
+    deployment: Deployment,
+    model_version_id: Any,
+    changed_by: Any = None,
+    reason: str = DeploymentChange.Reason.MANUAL,
+) -> Deployment:
+    """Serve another model version of the project, recorded in its history."""
+    return deployment_update(
+        deployment=deployment,
+        model_version_id=model_version_id,
+        changed_by=changed_by,
+        reason=reason,
+    )
+
+
+def deployment_rollback(*, deployment: Deployment, changed_by: Any = None) -> Deployment:
+    """Serve again the version served before the deployment's last change (the last change
+    may itself be a rollback: rolling back twice returns to where it started). 409 when the
+    deployment has served no other version, or that version was deleted since."""
+    last = DeploymentChange.objects.filter(deployment=deployment).order_by("-id").first()
+    if last is None or last.from_number is None:
+        raise ApplicationError(
+            "There is no earlier version to roll back to: this deployment has served only "
+            f"model v{deployment.model_version.number}.",
+            code="no_earlier_version",
+            status_code=409,
+        )
+    if last.from_version_id is None:
+        raise ApplicationError(
+            f"Model v{last.from_number}, served before the last change, has been deleted, so "
+            "it cannot be served again. Switch to another version instead.",
+            code="no_earlier_version",
+            status_code=409,
+        )
+    return deployment_switch(
+        deployment=deployment,
+        model_version_id=last.from_version_id,
+        changed_by=changed_by,
+        reason=DeploymentChange.Reason.ROLLBACK,
+    )
 
 
 def deployment_delete(*, deployment: Deployment) -> None:
@@ -296,6 +443,8 @@ def predictions_make(
     preprocessed by ``ml.preprocess_batch``, exactly as for training.
     """
     started = time.perf_counter() if started is None else started
+    # During a canary, this request may be answered by the candidate (the answer names it).
+    live = canary_route(live)
     runner = registry.runner(live)
     with runner.serving():
         decoded = decode_for_model(
@@ -328,6 +477,7 @@ def predictions_make(
                 "out_of_distribution": ood_flags[k],
                 "ood_score": ood_scores[k],
                 "latency_ms": latency_ms,
+                "precision": live.precision,
             }
         )
         entries.append(
@@ -350,12 +500,16 @@ def predictions_make(
             )
         )
     writer.submit(entries)
+    metrics.predictions_observe(
+        deployment=live.slug, labels=[e.label for e in entries], seconds=latency_ms / 1000
+    )
     if not inputs.many:
         return results[0]
     return {
         "deployment": live.slug,
         "model_version": live.model_version_id,
         "model_version_number": live.model_version_number,
+        "precision": live.precision,
         "latency_ms": latency_ms,
         "results": results,
     }

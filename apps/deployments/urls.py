@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.deployments import apis
+from apps.deployments import apis, canary_apis, history_apis, prediction_log_apis
 
 urlpatterns = [
     path(
@@ -9,6 +9,26 @@ urlpatterns = [
         name="project-deployments",
     ),
     path("deployments/<slug:slug>/", apis.DeploymentDetailApi.as_view(), name="deployment-detail"),
+    path(
+        "deployments/<slug:slug>/history/",
+        history_apis.DeploymentHistoryApi.as_view(),
+        name="deployment-history",
+    ),
+    path(
+        "deployments/<slug:slug>/rollback/",
+        history_apis.DeploymentRollbackApi.as_view(),
+        name="deployment-rollback",
+    ),
+    path(
+        "deployments/<slug:slug>/candidate/",
+        canary_apis.DeploymentCandidateApi.as_view(),
+        name="deployment-candidate",
+    ),
+    path(
+        "deployments/<slug:slug>/candidate/promote/",
+        canary_apis.DeploymentCandidatePromoteApi.as_view(),
+        name="deployment-candidate-promote",
+    ),
     path("deployments/<slug:slug>/keys/", apis.ApiKeyListApi.as_view(), name="deployment-keys"),
     path(
         "deployments/<slug:slug>/keys/<str:key_id>/",
@@ -18,17 +38,17 @@ urlpatterns = [
     path("deployments/<slug:slug>/try/", apis.DeploymentTryApi.as_view(), name="deployment-try"),
     path(
         "deployments/<slug:slug>/predictions/",
-        apis.PredictionListApi.as_view(),
+        prediction_log_apis.PredictionListApi.as_view(),
         name="deployment-predictions",
     ),
     path(
         "deployments/<slug:slug>/predictions/<str:prediction_id>/",
-        apis.PredictionDetailApi.as_view(),
+        prediction_log_apis.PredictionDetailApi.as_view(),
         name="deployment-prediction-detail",
     ),
     path(
         "deployments/<slug:slug>/predictions/<str:prediction_id>/add-to-dataset/",
-        apis.PredictionAddToDatasetApi.as_view(),
+        prediction_log_apis.PredictionAddToDatasetApi.as_view(),
         name="deployment-prediction-add",
     ),
     path("predict/<slug:slug>/", apis.PredictApi.as_view(), name="deployment-predict"),

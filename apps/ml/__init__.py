@@ -51,6 +51,15 @@ _EXPORTS: dict[str, str] = {
     "compose_classifier_onnx": "onnx_compose",
     "export_checked": "export",
     "export_onnx": "export",
+    # the export bundle (ONNX Runtime, no torch)
+    "ParityImage": "bundle",
+    "build_bundle": "bundle",
+    "preprocessing_spec": "bundle",
+    # INT8 compression (ONNX Runtime's quantizer) and brief timings
+    "batched": "quantize",
+    "measure_speeds": "quantize",
+    "onnx_probabilities": "quantize",
+    "quantize_classifier": "quantize",
     # torch models and their state
     "load_features": "features",
     "LinearHead": "heads",
@@ -69,6 +78,9 @@ _EXPORTS: dict[str, str] = {
     "TrainResult": "training",
     "fit_finetune": "finetune",
     "fit_quick": "training",
+    "L2_GRID": "training",
+    "RegularisationChoice": "training",
+    "choose_l2": "training",
     # data health on embeddings (numpy; cross-validation uses torch, cleanlab when called)
     "DUPLICATE_SIMILARITY": "data_health",
     "DuplicatePair": "data_health",
@@ -82,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     # maps, clusters and learning curves on embeddings (numpy, scikit-learn when called)
     "Clusters": "projection",
     "cluster_embeddings": "projection",
+    "cold_start_order": "projection",
     "embedding_map": "projection",
     "map_coordinates": "projection",
     "reduce_embeddings": "projection",
@@ -91,6 +104,16 @@ _EXPORTS: dict[str, str] = {
     "fit_power_law": "curves",
     "learning_advice": "curves",
     "learning_curve": "curves",
+    # comparing versions: data and parameter hashes and diffs, paired statistics (scipy)
+    "DifferenceInterval": "comparison",
+    "compare_predictions": "comparison",
+    "mcnemar_exact": "comparison",
+    "paired_difference_interval": "comparison",
+    "parameters_diff": "comparison",
+    "snapshot_diff": "comparison",
+    "snapshot_hash": "comparison",
+    "training_hash": "comparison",
+    "training_parameters": "comparison",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -111,6 +134,18 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from apps.ml.backbones import BACKBONES, BackboneSpec, get_backbone
+    from apps.ml.bundle import ParityImage, build_bundle, preprocessing_spec
+    from apps.ml.comparison import (
+        DifferenceInterval,
+        compare_predictions,
+        mcnemar_exact,
+        paired_difference_interval,
+        parameters_diff,
+        snapshot_diff,
+        snapshot_hash,
+        training_hash,
+        training_parameters,
+    )
     from apps.ml.curves import (
         Advice,
         CurvePoint,
@@ -158,16 +193,26 @@ if TYPE_CHECKING:
     from apps.ml.projection import (
         Clusters,
         cluster_embeddings,
+        cold_start_order,
         embedding_map,
         map_coordinates,
         reduce_embeddings,
     )
+    from apps.ml.quantize import (
+        batched,
+        measure_speeds,
+        onnx_probabilities,
+        quantize_classifier,
+    )
     from apps.ml.threads import torch_threads
     from apps.ml.training import (
+        L2_GRID,
         FinetuneSpec,
         ProgressEvent,
         QuickSpec,
+        RegularisationChoice,
         TrainCancelled,
         TrainResult,
+        choose_l2,
         fit_quick,
     )

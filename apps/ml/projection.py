@@ -11,6 +11,7 @@ only PCA keeps the map "ready within seconds of training". The same reduction (t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,3 +143,23 @@ def cluster_embeddings(
         k=len(centres),
         silhouette=None if math.isnan(score) else round(score, 4),
     )
+
+
+def cold_start_order(samples: Sequence[Sequence[int]], *, limit: int = 50) -> list[int]:
+    """Which unlabelled images to label first when no model exists yet, from clusters'
+    typical-first samples (``Clusters.samples``, largest cluster first): the most typical
+    image of each cluster, then the second most typical of each, and so on (at most
+    ``limit``).
+
+    Typical and diverse at once: the first few labels cover the groups the data falls into
+    (so, usually, every class) with images that stand for many others, which is what a first
+    linear head needs; random picks spend labels on repeats of the largest class and on odd
+    images (bench.bench_active_learning)."""
+    order: list[int] = []
+    for rank in range(max((len(s) for s in samples), default=0)):
+        for members in samples:
+            if rank < len(members):
+                order.append(int(members[rank]))
+                if len(order) >= limit:
+                    return order
+    return order

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -17,6 +17,9 @@ from rest_framework.views import APIView
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import PageNumberPagination
 from apps.projects.selectors import project_get_for_user
+from apps.training.bundle import model_bundle_build
+from apps.training.compare_apis import ParametersField
+from apps.training.health_apis import CvAccuracySerializer
 from apps.training.models import ModelVersion, TrainingJob
 from apps.training.selectors import (
     metrics_for_read,
@@ -77,6 +80,52 @@ class AccuracyIntervalSerializer(serializers.Serializer):
     too_few_images = serializers.BooleanField()
 
 
+class RuntimeFiguresSerializer(serializers.Serializer):
+    """One graph (fp32 or int8) measured on the held-out images and timed on one thread."""
+
+    accuracy = serializers.FloatField(required=False)
+    macro_f1 = serializers.FloatField(required=False)
+    size_bytes = serializers.IntegerField(required=False)
+    latency_ms = serializers.FloatField(required=False, help_text="Median, one image.")
+    throughput_per_s = serializers.FloatField(
+        required=False, help_text="Images per second in batches of 8, one core."
+    )
+    threads = serializers.IntegerField(required=False)
+
+
+class Int8MetricsSerializer(RuntimeFiguresSerializer):
+    """The quantized copy's figures, with the fp32 graph's measured beside them the same
+    way; only ``error`` when quantization failed (the fp32 model serves regardless)."""
+
+    fp32 = RuntimeFiguresSerializer(required=False)
+    format = serializers.CharField(required=False)
+    calibration_images = serializers.IntegerField(required=False)
+    evaluated_images = serializers.IntegerField(required=False)
+    # "held_out": the version's test images; "train": the training images, for a project
+    # without test images (its own accuracy is then cross-validated).
+    evaluated_on = serializers.ChoiceField(choices=["held_out", "train"], required=False)
+    # Share of those images on which fp32 and int8 give the same label.
+    agreement = serializers.FloatField(required=False, allow_null=True)
+    seconds = serializers.FloatField(required=False)
+    error = serializers.CharField(required=False)
+    # Only while the copy is being made (apps.training.compression_jobs); then the figures.
+    status = serializers.ChoiceField(choices=["compressing"], required=False)
+
+
+class PenaltyScoreSerializer(serializers.Serializer):
+    l2 = serializers.FloatField()
+    cv_log_loss = serializers.FloatField()
+    cv_accuracy = serializers.FloatField()
+
+
+class RegularisationSerializer(serializers.Serializer):
+    """The L2 penalty chosen by cross-validation (lowest out-of-sample log-loss)."""
+
+    l2 = serializers.FloatField()
+    folds = serializers.IntegerField()
+    scores = PenaltyScoreSerializer(many=True)
+
+
 class TrainingMetricsSerializer(serializers.Serializer):
     """What a job reports: ``history`` while it runs; the evaluation on the held-out images
     once it has succeeded. Every key is optional (a queued job has none)."""
@@ -106,6 +155,11 @@ class TrainingMetricsSerializer(serializers.Serializer):
     kept_probe = serializers.BooleanField(required=False)
     # While running: an estimate of the seconds left.
     eta_seconds = serializers.FloatField(required=False)
+    # The statically quantized copy (apps.training.compression), beside fp32.
+    int8 = Int8MetricsSerializer(required=False)
+    # Fast and accurate modes: how the head did out of sample, and the penalty chosen.
+    cv_accuracy = CvAccuracySerializer(required=False)
+    regularisation = RegularisationSerializer(required=False)
 
 
 @extend_schema_field(TrainingMetricsSerializer)
@@ -127,9 +181,10 @@ class _SnapshotField(serializers.JSONField):
     """The stored snapshot as it is: one entry per image, too many to copy one by one."""
 
 
-@extend_schema_field({"type": "string", "enum": list(TrainingJob.Mode.values)})
+@extend_schema_field({"type": "string", "enum": ["fast", *TrainingJob.Mode.values]})
 class _ModeField(serializers.CharField):
-    """A training mode; checked by the service, which says in words what the choices are."""
+    """A training mode ("fast" is "quick"); checked by the service, which says in words what
+    the choices are."""
 
 
 class TrainingJobOutputSerializer(serializers.Serializer):
@@ -171,6 +226,10 @@ class ModelVersionOutputSerializer(serializers.Serializer):
     # Class names in the order of the model's outputs.
     labels = serializers.ListField(child=serializers.CharField())
     metrics = _MetricsField()
+    # SHA-256 of the snapshot: versions trained on the same data have the same one.
+    data_hash = serializers.CharField()
+    # Every training parameter by name ({} for versions trained before they were recorded).
+    parameters = ParametersField()
     training_job = serializers.IntegerField(source="training_job_id", allow_null=True)
     created_at = serializers.DateTimeField()
     downloads = serializers.SerializerMethodField()
@@ -178,17 +237,24 @@ class ModelVersionOutputSerializer(serializers.Serializer):
     @extend_schema_field(
         {
             "type": "object",
-            "description": "Absolute links to the model's files (model: fine-tuned only).",
+            "description": "Absolute links to the model's files (model: fine-tuned only; "
+            "int8: versions quantized at training) and to the export bundle (a zip).",
             "properties": {
-                kind: {"type": "string", "format": "uri"} for kind in ("onnx", "head", "model")
+                kind: {"type": "string", "format": "uri"}
+                for kind in ("onnx", "int8", "head", "model", "bundle")
             },
         }
     )
     def get_downloads(self, version: ModelVersion) -> dict[str, str]:
         request = self.context["request"]
         base = f"/api/v1/models/{version.pk}/download/?file="
-        files = {"onnx": version.onnx_file, "head": version.head_file, "model": version.model_file}
-        return {kind: request.build_absolute_uri(base + kind) for kind, f in files.items() if f}
+        links = {
+            kind: request.build_absolute_uri(base + kind)
+            for kind, (field, _, _) in DOWNLOADS.items()
+            if getattr(version, field)
+        }
+        links["bundle"] = request.build_absolute_uri(f"/api/v1/models/{version.pk}/export/")
+        return links
 
 
 class ModelVersionDetailSerializer(ModelVersionOutputSerializer):
@@ -197,8 +263,8 @@ class ModelVersionDetailSerializer(ModelVersionOutputSerializer):
 
 
 class ProjectTrainingJobListApi(APIView):
-    """GET: the project's training jobs, newest first (paginated). POST ``{"mode": "quick" |
-    "finetune"}`` starts one in the background and answers 202 with the job; follow it at
+    """GET: the project's training jobs, newest first (paginated). POST ``{"mode": "fast" |
+    "accurate" | "finetune"}`` ("quick" is "fast") starts one in the background and answers 202 with the job; follow it at
     /api/v1/training-jobs/{id}/. 400 says why the data cannot be trained on yet; 409 means
     the project already has a job queued or running."""
 
@@ -273,6 +339,7 @@ class ModelVersionDetailApi(APIView):
 DOWNLOADS = {
     # file= value: (field, download name, content type)
     "onnx": ("onnx_file", "model.onnx", "application/octet-stream"),
+    "int8": ("int8_onnx_file", "model.int8.onnx", "application/octet-stream"),
     "head": ("head_file", "head.pt", "application/octet-stream"),
     "model": ("model_file", "model.pt", "application/octet-stream"),
 }
@@ -280,7 +347,8 @@ DOWNLOADS = {
 
 class ModelVersionDownloadApi(APIView):
     """The model's files, to use it elsewhere: ``file=onnx`` (preprocessed [N,3,224,224]
-    input -> class probabilities, in the order of ``labels``), ``file=head`` (the
+    input -> class probabilities, in the order of ``labels``), ``file=int8`` (the same,
+    statically quantized), ``file=head`` (the
     classifier head's PyTorch state dict) or, for fine-tuned models, ``file=model`` (the whole
     network's state dict)."""
 
@@ -293,13 +361,15 @@ class ModelVersionDownloadApi(APIView):
         kind = request.query_params.get("file", "onnx")
         if kind not in DOWNLOADS:
             raise ApplicationError(
-                'Choose which file to download: "onnx", "head" or "model".', code="invalid_file"
+                'Choose which file to download: "onnx", "int8", "head" or "model".',
+                code="invalid_file",
             )
         field, name, content_type = DOWNLOADS[kind]
         stored = getattr(version, field)
         if not stored:
             raise ApplicationError(
-                "This model has no such file (only fine-tuned models have a whole-model file).",
+                "This model has no such file (only fine-tuned models have a whole-model file, "
+                "and only models quantized at training an int8 file).",
                 code="no_such_file",
                 status_code=status.HTTP_404_NOT_FOUND,
             )
@@ -312,3 +382,27 @@ class ModelVersionDownloadApi(APIView):
             filename=download,
             content_type=content_type,
         )
+
+
+class ModelVersionExportApi(APIView):
+    """The model as a zip to run off the platform: model.onnx (fp32), model.int8.onnx (when
+    the version has one), labels.json, preprocessing.json (the spec serving applies),
+    predict.py (onnxruntime + Pillow + numpy only) and parity.json with a few held-out
+    images (under parity/) and the probabilities the platform gives them:
+    ``python predict.py --check`` says whether it answers the same."""
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request: Request, version_id: int) -> HttpResponse:
+        version = model_version_get_for_user(user=request.user, version_id=version_id)
+        if not version.onnx_file.name:
+            raise ApplicationError(
+                "This model has no exported ONNX file to bundle.",
+                code="no_such_file",
+                status_code=status.HTTP_404_NOT_FOUND,
+            )
+        data = model_bundle_build(version=version)
+        name = f"{version.project.name[:40]}-v{version.number}-bundle.zip"
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

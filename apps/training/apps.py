@@ -9,9 +9,13 @@ class TrainingConfig(AppConfig):
         from apps.core.hooks import on_images_created
         from apps.core.jobs import JobKind, register
         from apps.training import tasks
+        from apps.training.compression_jobs import (
+            COMPRESSION_LOST_ERROR,
+            compression_job_on_lost,
+        )
         from apps.training.embeddings import EMBEDDING_LOST_ERROR, embeddings_schedule
         from apps.training.health.compute import HEALTH_LOST_ERROR
-        from apps.training.models import EmbeddingJob, HealthJob, TrainingJob
+        from apps.training.models import CompressionJob, EmbeddingJob, HealthJob, TrainingJob
         from apps.training.services import LOST_WORKER_ERROR, training_job_on_lost
 
         register(
@@ -26,6 +30,14 @@ class TrainingConfig(AppConfig):
             JobKind(model=EmbeddingJob, task=tasks.embed_images, lost_message=EMBEDDING_LOST_ERROR)
         )
         register(JobKind(model=HealthJob, task=tasks.health_report, lost_message=HEALTH_LOST_ERROR))
+        register(
+            JobKind(
+                model=CompressionJob,
+                task=tasks.compress_model,
+                lost_message=COMPRESSION_LOST_ERROR,
+                on_lost=compression_job_on_lost,
+            )
+        )
         # Freshly stored images are embedded in the background, so that quick training
         # finds them cached.
         on_images_created.connect(embeddings_schedule)

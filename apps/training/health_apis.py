@@ -11,9 +11,10 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import ApplicationError
 from apps.projects.selectors import project_get_for_user
-from apps.training.health.selectors import SUGGESTIONS_MAX, health_report_get, suggestions_list
+from apps.training.health.selectors import health_report_get
 from apps.training.health.services import health_dismiss, health_job_request
 from apps.training.models import HealthDismissal
+from apps.training.suggestions import SUGGESTIONS_MAX, suggestions_list
 
 
 class CvAccuracySerializer(serializers.Serializer):
@@ -26,11 +27,26 @@ class CvAccuracySerializer(serializers.Serializer):
     images = serializers.IntegerField()
 
 
+class NeighbourSerializer(serializers.Serializer):
+    """One of the nearest labelled images in embedding space: why the image was flagged."""
+
+    image = serializers.IntegerField()
+    label = serializers.CharField(allow_null=True, help_text="Its label now (null: removed).")
+    similarity = serializers.FloatField(help_text="Cosine similarity of the embeddings, -1..1.")
+
+
+_NEIGHBOURS_HELP = (
+    "The 5 nearest labelled images, most similar first (the first 600 flagged images of a "
+    "report carry them)."
+)
+
+
 class LabelIssueSerializer(serializers.Serializer):
     image = serializers.IntegerField()
     label = serializers.CharField(help_text="The image's label.")
     suggested = serializers.CharField(help_text="The label the model finds more likely.")
     score = serializers.FloatField(help_text="0..1: how likely the label is wrong.")
+    neighbours = NeighbourSerializer(many=True, required=False, help_text=_NEIGHBOURS_HELP)
 
 
 class NearDuplicateSerializer(serializers.Serializer):
@@ -39,11 +55,17 @@ class NearDuplicateSerializer(serializers.Serializer):
     cross_split = serializers.BooleanField(
         help_text="One image is in the test split, the other not: the test score is inflated."
     )
+    neighbours = NeighbourSerializer(
+        many=True,
+        required=False,
+        help_text=f"Of the first image, its twin left out. {_NEIGHBOURS_HELP}",
+    )
 
 
 class OutlierSerializer(serializers.Serializer):
     image = serializers.IntegerField()
     score = serializers.FloatField(help_text="Mean cosine distance to the 5 nearest images.")
+    neighbours = NeighbourSerializer(many=True, required=False, help_text=_NEIGHBOURS_HELP)
 
 
 class HealthReportSerializer(serializers.Serializer):
@@ -74,9 +96,14 @@ class DismissedSerializer(serializers.Serializer):
 
 class SuggestionSerializer(serializers.Serializer):
     image = serializers.IntegerField()
-    predicted = serializers.CharField()
-    confidence = serializers.FloatField()
-    reason = serializers.ChoiceField(choices=["uncertain", "random"])
+    # None for a "typical" image (no model guessed it yet).
+    predicted = serializers.CharField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    # "typical": the most typical unlabelled image of a group of ``group_size`` alike images
+    # (before the model knows every group); "uncertain": the model's smallest margin;
+    # "random": the random slice.
+    reason = serializers.ChoiceField(choices=["typical", "uncertain", "random"])
+    group_size = serializers.IntegerField(required=False)
 
 
 class SuggestionListSerializer(serializers.Serializer):
@@ -116,9 +143,10 @@ class ProjectHealthDismissApi(APIView):
 
 
 class ProjectSuggestionsApi(APIView):
-    """Unlabelled images to label next, with the newest model's guess: least sure first,
-    no two near-duplicates, and a random tenth (``reason``). Empty before the first report
-    of a trained model."""
+    """Unlabelled images to label next (``reason``): before the model knows every group of
+    alike images, the most typical image of each group, largest first ("typical", no
+    guess); then the newest model's guess, least sure first, no two near-duplicates
+    ("uncertain"), and a random tenth ("random")."""
 
     @extend_schema(
         parameters=[

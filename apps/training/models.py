@@ -44,7 +44,9 @@ class EmbeddingJob(Job):
 
 class TrainingJob(Job):
     class Mode(models.TextChoices):
-        QUICK = "quick", "Quick (frozen backbone)"
+        # "quick" is the stored name of fast mode (the API accepts "fast" for it).
+        QUICK = "quick", "Fast (frozen EfficientNet-Lite0 or the project's backbone)"
+        ACCURATE = "accurate", "Accurate (frozen EfficientNet-Lite2)"
         FINETUNE = "finetune", "Fine-tune"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_jobs")
@@ -71,6 +73,11 @@ class TrainingJob(Job):
         ordering = ["-id"]
 
 
+# Modes whose model is a linear head on a frozen backbone's cached embeddings (its head file
+# scores any image's embedding of that backbone).
+FROZEN_FEATURE_MODES = (TrainingJob.Mode.QUICK, TrainingJob.Mode.ACCURATE)
+
+
 class ModelVersion(BaseModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
     number = models.PositiveIntegerField()
@@ -80,6 +87,13 @@ class ModelVersion(BaseModel):
     labels = models.JSONField(default=list)
     # The frozen (image id, label name, split) rows this version was trained and tested on.
     snapshot = models.JSONField(default=list)
+    # SHA-256 of the snapshot (``ml.snapshot_hash``): versions trained on the same images,
+    # labels and splits have the same one.
+    data_hash = models.CharField(max_length=64, blank=True)
+    # Every parameter the training used (``ml.training_parameters``: mode, backbone, the
+    # specs' regularisation, steps or epochs, seeds...); {} for versions trained before
+    # they were recorded.
+    parameters = models.JSONField(default=dict, blank=True)
     # accuracy, per_class, confusion_matrix, ece, misclassified, history, ...
     metrics = models.JSONField(default=dict)
     onnx_file = models.FileField(max_length=255)
@@ -90,6 +104,9 @@ class ModelVersion(BaseModel):
     # the reference that serving scores out-of-distribution requests against. Blank for
     # fine-tuned versions and versions trained before it existed.
     ood_file = models.FileField(max_length=255, blank=True)
+    # The statically quantized (INT8) copy of ``onnx_file`` (``apps.training.compression``);
+    # blank when quantization failed (``metrics["int8"]["error"]``) or for older versions.
+    int8_onnx_file = models.FileField(max_length=255, blank=True)
     training_job = models.ForeignKey(
         TrainingJob, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -102,6 +119,22 @@ class ModelVersion(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.project} v{self.number}"
+
+
+class CompressionJob(Job):
+    """The INT8 copy of one model version (``apps.training.compression_jobs``), made after
+    the version is saved: quantizing, calibrating and timing take seconds that would
+    otherwise delay every model (a fast-mode model is ready in under a second)."""
+
+    model_version = models.OneToOneField(
+        ModelVersion, on_delete=models.CASCADE, related_name="compression_job"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"compression job {self.pk} (model version {self.model_version_id})"
 
 
 class HealthJob(Job):

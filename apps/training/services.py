@@ -29,16 +29,18 @@ from django.utils import timezone
 
 from apps import ml
 from apps.core.exceptions import ApplicationError
+from apps.core.hooks import on_training_finished
 from apps.core.jobs import job_claim, job_dispatch, job_finish
 from apps.core.storage import project_storage_prefix
 from apps.datasets.models import Image
 from apps.datasets.splits import images_assign_splits
 from apps.projects.models import Label, Project
 from apps.training.checkpoints import checkpoint_delete
+from apps.training.compression_jobs import compression_after_training
 from apps.training.health.services import health_after_training
 from apps.training.models import ModelVersion, TrainingJob
 from apps.training.monitor import JobMonitor
-from apps.training.runner import train
+from apps.training.runner import HOLDOUT_FRACTION, train
 
 logger = logging.getLogger(__name__)
 
@@ -99,15 +101,21 @@ def _check_data(project: Project, rows: list[dict[str, Any]]) -> None:
         )
 
 
+# Modes by intent: "fast" is stored under its first name, "quick" (still accepted).
+MODE_SYNONYMS = {"fast": TrainingJob.Mode.QUICK}
+
+
 def training_job_create(
     *, project: Project, mode: str = TrainingJob.Mode.QUICK, created_by: Any = None
 ) -> TrainingJob:
     """Check the project's data, freeze it into a new job and queue the job (after the
     commit, on the "training" queue). Answers 400 for data that cannot be trained on and
     409 while another job of the project is queued or running."""
+    mode = MODE_SYNONYMS.get(mode, mode)
     if mode not in TrainingJob.Mode.values:
         raise ApplicationError(
-            f'Unknown training mode "{mode}". Choose "quick" or "finetune".', code="invalid_mode"
+            f'Unknown training mode "{mode}". Choose "fast", "accurate" or "finetune".',
+            code="invalid_mode",
         )
     if project.task_type == Project.TaskType.MULTI_LABEL:
         raise ApplicationError(
@@ -228,6 +236,29 @@ def _failure_message(exc: BaseException) -> str:
     return f"Training failed: {detail}"
 
 
+def _training_parameters(job: TrainingJob, result: Any) -> dict[str, Any]:
+    """Every parameter the runner trained ``job`` with: its specs' fields (built as the
+    runner builds them), the penalty its cross-validation chose and the grid it chose from,
+    how it held images out for validation, and where it ran."""
+    regularisation = result.metrics.get("regularisation") or {}
+    chosen = {"l2": regularisation["l2"]} if "l2" in regularisation else {}
+    parameters = ml.training_parameters(
+        mode=job.mode, backbone=result.backbone, labels=result.labels, quick=chosen
+    )
+    if not chosen:
+        # Fine-tuning's starting head: its penalty is chosen by the same cross-validation,
+        # which the fine-tuning metrics do not report.
+        parameters["quick.l2"] = "cross-validated"
+    parameters["quick.l2_grid"] = list(ml.L2_GRID)
+    if regularisation.get("folds"):
+        parameters["quick.cv_folds"] = regularisation["folds"]
+    if job.mode == TrainingJob.Mode.FINETUNE:
+        parameters["holdout_fraction"] = HOLDOUT_FRACTION
+    if result.metrics.get("device"):
+        parameters["device"] = result.metrics["device"]
+    return parameters
+
+
 def _model_version_record(job: TrainingJob, result: Any) -> ModelVersion | None:
     """Store the artifacts and the ModelVersion, and mark the job succeeded: one short
     transaction. None when the job is no longer this attempt's (reaped meanwhile)."""
@@ -261,6 +292,8 @@ def _model_version_record(job: TrainingJob, result: Any) -> ModelVersion | None:
                 mode=job.mode,
                 labels=list(result.labels),
                 snapshot=current.snapshot,
+                data_hash=ml.snapshot_hash(current.snapshot),
+                parameters=_training_parameters(job, result),
                 metrics=result.metrics,
                 training_job=current,
                 **files,
@@ -325,8 +358,10 @@ def training_job_run(*, job_id: int) -> TrainingJob | None:
             }
         else:
             if version is not None:
-                # The new version's data health report (committed: the version is saved).
+                # The new version's data health report and its INT8 copy (committed: the
+                # version is saved).
                 health_after_training(project_id=job.project_id)
+                compression_after_training(version=version)
     if outcome:
         # A no-op when the job was taken from this attempt meanwhile (reaped).
         job_finish(job, checkpoint="", **outcome)
@@ -335,5 +370,7 @@ def training_job_run(*, job_id: int) -> TrainingJob | None:
     ended = TrainingJob.objects.filter(pk=job.pk).first()
     if ended is None or ended.status in TrainingJob.FINISHED:
         checkpoint_delete(name=job.checkpoint)
+    if ended is not None and ended.status in TrainingJob.FINISHED:
+        on_training_finished.send(job=ended)
     # None if the project (and so the job) was deleted while it ran.
     return ended

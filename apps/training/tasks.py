@@ -75,3 +75,19 @@ def health_report(job_id: int) -> None:
     from apps.training.health.compute import health_job_run
 
     health_job_run(job_id=job_id)
+
+
+# Quantizing, calibrating and timing a model take seconds to a minute.
+COMPRESSION_SOFT_LIMIT = 15 * 60
+
+
+@shared_task(
+    name="training.compress_model",
+    acks_late=True,
+    soft_time_limit=COMPRESSION_SOFT_LIMIT,
+    time_limit=COMPRESSION_SOFT_LIMIT + 60,
+)
+def compress_model(job_id: int) -> None:
+    from apps.training.compression_jobs import compression_job_run
+
+    compression_job_run(job_id=job_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.training import apis, health_apis, insights_apis
+from apps.training import apis, compare_apis, health_apis, insights_apis
 
 urlpatterns = [
     path(
@@ -24,6 +24,21 @@ urlpatterns = [
         "models/<int:version_id>/download/",
         apis.ModelVersionDownloadApi.as_view(),
         name="model-version-download",
+    ),
+    path(
+        "models/<int:version_id>/export/",
+        apis.ModelVersionExportApi.as_view(),
+        name="model-version-export",
+    ),
+    path(
+        "models/<int:version_id>/data-diff/<int:other_id>/",
+        compare_apis.ModelDataDiffApi.as_view(),
+        name="model-version-data-diff",
+    ),
+    path(
+        "models/<int:version_id>/compare/<int:other_id>/",
+        compare_apis.ModelCompareApi.as_view(),
+        name="model-version-compare",
     ),
     path(
         "projects/<int:project_id>/health/",

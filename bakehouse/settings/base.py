@@ -66,11 +66,14 @@ INSTALLED_APPS = [
     "apps.labeling",
     "apps.training",
     "apps.deployments",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
     # First: everything after it (the HTTPS redirect, CSRF, throttles) sees the real client.
     "apps.core.middleware.TrustedProxyMiddleware",
+    # Next: counts every answer, the other middlewares' refusals included (apps.core.metrics).
+    "apps.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -154,7 +157,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every queue, declared: a task sent to any other queue is an error, not a message that no
 # worker ever reads. Workers: `-Q default` and `-Q training` (apps.core.processes).
-CELERY_TASK_QUEUES = (Queue("default"), Queue("training"))
+CELERY_TASK_QUEUES = (Queue("default"), Queue("training"), Queue("webhooks"))
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 # Every task's queue, named here once (Celery 5.7 deprecates the task decorator's `queue`):
 # training has a queue (and a worker with one process) of its own, so a long training never
@@ -167,7 +170,10 @@ CELERY_TASK_ROUTES = {
     "datasets.run_import": {"queue": "default"},
     "training.embed_images": {"queue": "default"},
     "training.health_report": {"queue": "default"},
+    "training.compress_model": {"queue": "default"},
     "training.run_job": {"queue": "training"},
+    # Its own queue: a slow or dead receiver never holds up imports and embeddings.
+    "webhooks.deliver": {"queue": "webhooks"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request that queues a job must not hang when Redis is down: it answers 503 within
@@ -264,6 +270,9 @@ SPECTACULAR_SETTINGS = {
         "EmbeddingsStatusEnum": "apps.training.insights_apis.STATUSES",
         "PredictionSourceEnum": "apps.training.insights_apis.SOURCES",
         "HealthReportStatusEnum": "apps.training.insights_apis.REPORT_STATUSES",
+        "DeploymentPrecisionEnum": "apps.deployments.models.Deployment.Precision",
+        "WebhookKindEnum": "apps.webhooks.models.Webhook.Kind",
+        "RolloutModeEnum": "apps.deployments.canary.CANARY_MODES",
     },
     # Swagger UI and ReDoc from this platform's own static files (drf-spectacular-sidecar),
     # never a CDN: the docs work on an offline install and under script-src 'self'.
@@ -403,6 +412,18 @@ PREDICTION_LOG_MAX_QUEUE_BYTES = env.int(
 )
 # Seconds the prediction endpoints wait for a logged prediction's row still being written.
 PREDICTION_ROW_WAIT = env.float("BAKEHOUSE_PREDICTION_ROW_WAIT", default=3.0)
+
+# --- Webhooks (apps.webhooks) ----------------------------------------------------------------
+# A delivery is tried up to this many times; attempt n+1 waits BACKOFF * 2**(n-1) seconds
+# after attempt n failed (10 s, 20 s, 40 s, 80 s with the defaults), then it is failed.
+WEBHOOK_MAX_ATTEMPTS = env.int("BAKEHOUSE_WEBHOOK_MAX_ATTEMPTS", default=5)
+WEBHOOK_BACKOFF_SECONDS = env.float("BAKEHOUSE_WEBHOOK_BACKOFF_SECONDS", default=10.0)
+# Seconds one delivery may take in all (connect, send, the receiver's answer).
+WEBHOOK_TIMEOUT = env.float("BAKEHOUSE_WEBHOOK_TIMEOUT", default=10.0)
+
+# --- Metrics (apps.core.metrics) -----------------------------------------------------------
+# /metrics answers only "Authorization: Bearer <this>"; empty (the default): /metrics is 404.
+METRICS_TOKEN = env.str("BAKEHOUSE_METRICS_TOKEN", default="")
 
 # --- i18n -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -17,6 +17,8 @@ const DeployPage = lazy(() => import("./pages/deploy/DeployPage"));
 const DataHealthPage = lazy(() => import("./pages/health/DataHealthPage"));
 const SettingsPage = lazy(() => import("./pages/project/SettingsPage"));
 const GuidePage = lazy(() => import("./pages/guide/GuidePage"));
+const ComparePage = lazy(() => import("./pages/compare/ComparePage"));
+const SystemPage = lazy(() => import("./pages/system/SystemPage"));
 
 export function App() {
   return (
@@ -30,11 +32,13 @@ export function App() {
           <Route index element={<ProjectsPage />} />
           <Route path="projects" element={<Navigate to="/" replace />} />
           <Route path="guide" element={<Lazy><GuidePage /></Lazy>} />
+          <Route path="system" element={<Lazy><SystemPage /></Lazy>} />
           <Route path="projects/:projectId" element={<ProjectLayout />}>
             <Route index element={<Navigate to="dataset" replace />} />
             <Route path="dataset" element={<Lazy><DatasetPage /></Lazy>} />
             <Route path="train" element={<Lazy><TrainPage /></Lazy>} />
             <Route path="model" element={<Lazy><ModelPage /></Lazy>} />
+            <Route path="compare" element={<Lazy><ComparePage /></Lazy>} />
             <Route path="health" element={<Lazy><DataHealthPage /></Lazy>} />
             <Route path="deploy" element={<Lazy><DeployPage /></Lazy>} />
             <Route path="settings" element={<Lazy><SettingsPage /></Lazy>} />

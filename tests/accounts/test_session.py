@@ -19,4 +19,4 @@ def test_session_names_the_logged_in_user(auth_client, user):
     body = response.json()
     assert body["authenticated"] is True
     assert body["user"]["username"] == user.username
-    assert set(body["user"]) == {"id", "username", "email", "signup_enabled"}
+    assert set(body["user"]) == {"id", "username", "email", "signup_enabled", "is_staff"}

@@ -129,6 +129,15 @@ def test_a_flipped_label_is_flagged_accepted_undone_and_accepted_again(
     expect(page.get_by_test_id("health-label-vs-suggestion")).to_contain_text("bees")
     expect(page.get_by_test_id("health-label-vs-suggestion")).to_contain_text("ants")
     expect(page.get_by_test_id("health-image")).to_be_visible()
+    # Why: the nearest labelled photos, mostly ants, shown beside it with their labels.
+    neighbours = issues[flipped]["neighbours"]
+    assert len(neighbours) == 5 and sum(n["label"] == "ants" for n in neighbours) >= 3, neighbours
+    shown = page.get_by_test_id("health-neighbour")
+    expect(shown).to_have_count(5)
+    for k, neighbour in enumerate(neighbours):
+        expect(shown.nth(k)).to_have_attribute("data-label", neighbour["label"])
+    expect(shown.first.locator("img")).to_be_visible()
+    expect(page.get_by_test_id("health-neighbours")).to_contain_text("labelled “ants”")
     shot("01-flipped-label-flagged")
 
     page.get_by_test_id("health-accept").click()
@@ -174,7 +183,9 @@ def test_the_map_confusion_and_learning_curve_open(page: Page, shot, live_platfo
     pid = seeded["project"]["id"]
     _log_in(page, seeded["username"], f"/projects/{pid}/health?view=map")
     canvas = page.get_by_test_id("map-canvas")
-    expect(canvas).to_be_visible()
+    # The first map of a project projects its embeddings (a cold web worker imports the
+    # projection code first): seconds on 2 busy cores.
+    expect(canvas).to_be_visible(timeout=30_000)
     box = canvas.bounding_box()
     assert box is not None
     # A rectangle over the whole map selects every image.
@@ -196,3 +207,209 @@ def test_the_map_confusion_and_learning_curve_open(page: Page, shot, live_platfo
     expect(page.get_by_test_id("learning-curve")).to_be_visible()
     expect(page.get_by_test_id("slices")).to_contain_text("No metadata yet")
     shot("03-learning-curve-and-slices")
+
+
+# --- Lasso on the map, and metadata on the dataset page (no training needed) ---------------
+
+MAP_HEIGHT = 520  # MapPanel's canvas height
+MAP_PAD = 12  # mapGeometry.PAD
+
+
+@pytest.fixture(scope="module")
+def unlabelled(live_platform):
+    """6 ants and 6 bees uploaded without labels, every one placed on the embedding map."""
+    photos = {
+        label: sorted((HYMENOPTERA / "train" / label).glob("*.jpg"))[30:36]
+        for label in ("ants", "bees")
+    }
+    username = f"lasso-{uuid.uuid4().hex[:6]}"
+    client = live_platform.signup(username, PASSWORD)
+    with client:
+        project = create_project(client, "Lasso and metadata", labels=["ants", "bees"])
+        pid = project["id"]
+        created = upload_images(client, pid, photos["ants"] + photos["bees"])["created"]
+        assert len(created) == 12, created
+        wait_for(
+            client,
+            f"/api/v1/projects/{pid}/map/",
+            lambda body: body["status"] == "ready" and len(body["points"]) == 12,
+            timeout=HEALTH_TIMEOUT_S,
+            interval=1.0,
+        )
+    return {"username": username, "project": project, "images": created}
+
+
+def _pixel(value: float, size: float, flip: bool = False) -> float:
+    """mapGeometry.toPixel: [-1, 1] to the canvas, y upwards."""
+    t = (max(-1.0, min(1.0, value)) + 1) / 2
+    return MAP_PAD + ((1 - t) if flip else t) * (size - 2 * MAP_PAD)
+
+
+def _inside(x: float, y: float, polygon: list[tuple[float, float]]) -> bool:
+    """Even-odd ray casting, as mapGeometry.pointInPolygon."""
+    inside = False
+    j = len(polygon) - 1
+    for i, (ax, ay) in enumerate(polygon):
+        bx, by = polygon[j]
+        if (ay > y) != (by > y) and x < (bx - ax) * (y - ay) / (by - ay) + ax:
+            inside = not inside
+        j = i
+    return inside
+
+
+def _lasso_around_a_group(
+    pixels: dict[int, tuple[float, float]], width: float
+) -> list[tuple[float, float]]:
+    """A free-hand-like closed outline (a wobbly 16-gon) around a point and its nearest
+    neighbours, with room to spare on both sides of its edge: at least two points inside,
+    some outside."""
+    import math
+
+    best: tuple[float, int, float] | None = None
+    for centre, (cx, cy) in pixels.items():
+        distances = sorted(math.dist((cx, cy), p) for image, p in pixels.items() if image != centre)
+        for k in range(1, len(distances) - 1):  # k + 1 points inside, the rest outside
+            gap = distances[k] - distances[k - 1]
+            radius = (distances[k] + distances[k - 1]) / 2
+            # On the canvas (the pointer is captured there, but the page around it may scroll).
+            fits = radius + 2 <= cx <= width - radius - 2
+            fits = fits and radius + 2 <= cy <= MAP_HEIGHT - radius - 2
+            if fits and gap >= 16 and (best is None or gap > best[0]):
+                best = (gap, centre, radius)
+    assert best is not None, f"no group of points to lasso with a clear margin: {pixels}"
+    _, centre, radius = best
+    cx, cy = pixels[centre]
+    # The radius wobbles by +-2 px, well within the margin of at least 8 px either side.
+    return [
+        (
+            round(cx + (radius + (2 if k % 2 else -2)) * math.cos(2 * math.pi * k / 16)),
+            round(cy + (radius + (2 if k % 2 else -2)) * math.sin(2 * math.pi * k / 16)),
+        )
+        for k in range(16)
+    ]
+
+
+def test_a_lasso_on_the_map_labels_exactly_the_points_inside(
+    page: Page, shot, live_platform, unlabelled
+):
+    pid = unlabelled["project"]["id"]
+    _log_in(page, unlabelled["username"], f"/projects/{pid}/health?view=map")
+    canvas = page.get_by_test_id("map-canvas")
+    expect(canvas).to_be_visible()
+    page.get_by_test_id("map-tool").get_by_text("Lasso", exact=True).click()
+    box = canvas.bounding_box()
+    assert box is not None
+    width = float(canvas.get_attribute("width") or 0)
+    # Canvas pixels to the page's (the box on screen may be scaled a little).
+    sx, sy = box["width"] / width, box["height"] / MAP_HEIGHT
+    points = page.request.get(f"/api/v1/projects/{pid}/map/").json()["points"]
+    pixels = {
+        p["image"]: (_pixel(p["x"], width), _pixel(p["y"], MAP_HEIGHT, flip=True)) for p in points
+    }
+    lasso = _lasso_around_a_group(pixels, width)
+    inside = {image for image, (x, y) in pixels.items() if _inside(x, y, lasso)}
+    assert 2 <= len(inside) < len(pixels)
+
+    page.mouse.move(box["x"] + lasso[0][0] * sx, box["y"] + lasso[0][1] * sy)
+    page.mouse.down()
+    for x, y in lasso[1:] + lasso[:1]:
+        page.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=2)
+    page.mouse.up()
+    selection = page.get_by_test_id("map-selection")
+    expect(selection).to_contain_text(f"{len(inside)} images selected")
+    shot("01-lasso-selection")
+
+    selection.get_by_label("Label for the selection").fill("bees")
+    selection.get_by_role("button", name="Label", exact=True).click()
+    expect(page.get_by_test_id("undo-toast")).to_contain_text(
+        f"Labelled {len(inside)} images “bees”"
+    )
+    for image in pixels:
+        label = _label(page, pid, image)
+        assert label == ("bees" if image in inside else None), (image, label, inside)
+    shot("02-lasso-labelled")
+
+    # Undo puts every one back to no label.
+    page.get_by_test_id("undo").click()
+    for image in inside:
+        deadline = time.monotonic() + 10
+        while _label(page, pid, image) is not None:
+            assert time.monotonic() < deadline, f"image {image} kept its label after Undo"
+            page.wait_for_timeout(200)
+
+
+def test_a_metadata_csv_filters_the_dataset_and_shows_in_the_viewer(
+    page: Page, shot, live_platform, unlabelled
+):
+    pid = unlabelled["project"]["id"]
+    names = [image["filename"] for image in unlabelled["images"]]
+    north = set(names[:3])
+    rows = [
+        f"{name},{'north' if name in north else 'south'},site-{k % 2}"
+        for k, name in enumerate(names)
+    ]
+    csv = "filename,camera,site\n" + "\n".join(rows) + "\nnot-uploaded.jpg,east,site-9\n"
+
+    _log_in(page, unlabelled["username"], f"/projects/{pid}/dataset")
+    expect(page.get_by_test_id("thumbnail")).to_have_count(12)
+    page.get_by_test_id("metadata-filter").locator('input[type="file"]').set_input_files(
+        {"name": "cameras.csv", "mimeType": "text/csv", "buffer": csv.encode()}
+    )
+    report = page.get_by_test_id("metadata-report")
+    expect(report).to_have_attribute("data-matched", "12")
+    expect(report).to_have_attribute("data-unmatched", "1")
+    expect(report).to_contain_text("12 of 13 rows matched")
+    expect(page.get_by_test_id("metadata-unmatched")).to_contain_text("not-uploaded.jpg")
+    shot("01-metadata-attached")
+
+    page.get_by_test_id("metadata-column").click()
+    page.get_by_role("option", name="camera (12)").click()
+    page.get_by_test_id("metadata-value").click()
+    page.get_by_role("option", name="north (3)").click()
+    page.wait_for_url(re.compile(r"meta\.camera=north"))
+    thumbnails = page.get_by_test_id("thumbnail")
+    expect(thumbnails).to_have_count(3)
+    by_name = {image["filename"]: image["id"] for image in unlabelled["images"]}
+    shown = {int(thumbnails.nth(k).get_attribute("data-image-id") or 0) for k in range(3)}
+    assert shown == {by_name[name] for name in north}
+    expect(page.get_by_test_id("metadata-filter-chip")).to_contain_text("camera = north")
+    shot("02-filtered-by-camera")
+
+    thumbnails.first.dblclick()
+    rows_shown = page.get_by_test_id("viewer-metadata-row")
+    expect(rows_shown).to_have_count(2)
+    expect(page.locator('[data-testid="viewer-metadata-row"][data-key="camera"]')).to_contain_text(
+        "north"
+    )
+    shot("03-viewer-metadata")
+    page.keyboard.press("Escape")
+
+    # Removing the filter shows every image again.
+    page.get_by_role("button", name="Stop filtering by camera").click()
+    expect(thumbnails).to_have_count(12)
+
+
+def test_before_any_model_label_next_offers_typical_images_to_name(
+    page: Page, shot, live_platform, unlabelled
+):
+    """No model yet: the "Label next" tab shows the most typical image of each group of
+    alike images, without a guess; naming one labels it."""
+    pid = unlabelled["project"]["id"]
+    _log_in(page, unlabelled["username"], f"/projects/{pid}/health?view=label-next")
+    items = page.get_by_test_id("label-next-item")
+    expect(items.first).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("label-next-typical").first).to_contain_text("Typical of")
+    first = items.first
+    image_id = int(first.get_attribute("data-image-id"))
+    first.get_by_test_id("label-next-typical-label").click()
+    page.get_by_role("option", name="ants", exact=True).click()
+    _wait_label(page, pid, image_id, "ants")
+    shot("label-next-typical")
+    # Leave the module's project as the other tests found it.
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.patch(
+        f"/api/v1/projects/{pid}/images/{image_id}/",
+        data={"label": None},
+        headers={"X-CSRFToken": csrf, "Referer": page.url},
+    )
+    assert response.ok, response.text()

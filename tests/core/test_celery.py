@@ -7,7 +7,7 @@ from django.conf import settings
 
 from bakehouse.celery import app
 
-OURS = ("core.", "datasets.", "labeling.", "training.", "deployments.", "projects.")
+OURS = ("core.", "datasets.", "labeling.", "training.", "deployments.", "projects.", "webhooks.")
 
 
 def _our_tasks() -> dict:

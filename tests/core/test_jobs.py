@@ -9,6 +9,7 @@ import dataclasses
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from apps.core.jobs import (
     job_dispatch,
     job_finish,
     job_heartbeat,
+    job_heartbeats,
     job_mark_queued,
     jobs_reap,
     jobs_reclaim_dead_on_host,
@@ -239,3 +241,20 @@ def test_a_restarted_worker_reclaims_the_jobs_of_its_dead_processes(
     assert sorted(sent) == sorted([dead.id, reused.id])
     assert alive.status == elsewhere.status == "running"
     assert jobs_reclaim_dead_on_host(host) == 0  # nothing left to reclaim
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_step_is_beaten_for_from_a_thread_and_learns_when_it_lost(user, settings):
+    """A step that cannot beat itself (one library call) keeps its job alive, and is told
+    when the reaper gave the job to another attempt."""
+    settings.JOB_HEARTBEAT_SECONDS = 0.05
+    project = ProjectFactory(owner=user)
+    row = ImportJob.objects.create(project=project, kind="urls", urls=[], total=0)
+    claimed = job_claim(ImportJob, row.id)
+    ImportJob.objects.filter(id=row.id).update(heartbeat_at=_ago(3600))
+    with job_heartbeats(claimed) as lost:
+        time.sleep(0.3)
+        beaten = ImportJob.objects.get(id=row.id).heartbeat_at
+        assert beaten > _ago(5) and not lost.is_set()
+        ImportJob.objects.filter(id=row.id).update(status="queued")  # reaped
+        assert lost.wait(2.0)

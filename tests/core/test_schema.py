@@ -50,12 +50,16 @@ def test_every_answer_has_a_schema(schema):
 
 
 def test_every_write_documents_its_body(schema):
-    # Writes without a body: log-out, cancel, retry, recompute the data-health report.
+    # Writes without a body: log-out, cancel, retry, recompute the data-health report, roll
+    # back a deployment, promote its candidate.
     bodiless = {
         ("post", "/api/v1/auth/logout/"),
         ("post", "/api/v1/projects/{project_id}/health/"),
         ("post", "/api/v1/training-jobs/{job_id}/cancel/"),
         ("post", "/api/v1/imports/{job_id}/retry/"),
+        ("post", "/api/v1/deployments/{slug}/rollback/"),
+        ("post", "/api/v1/deployments/{slug}/candidate/promote/"),
+        ("post", "/api/v1/projects/{project_id}/webhooks/{webhook_id}/test/"),
     }
     for method, path, operation in _operations(schema):
         if method in ("post", "put", "patch") and (method, path) not in bodiless:

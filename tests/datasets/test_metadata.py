@@ -112,3 +112,39 @@ def test_bad_metadata_filter_is_a_400(auth_client, project):
     response = auth_client.get(f"/api/v1/projects/{project.pk}/images/", {"meta.": "x"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_filter"
+
+
+def test_metadata_columns_list_values_most_frequent_first(auth_client, project, images):
+    url = f"/api/v1/projects/{project.pk}/metadata/"
+    assert auth_client.get(url).json() == {"columns": []}
+    post(
+        auth_client,
+        project,
+        "filename,site,camera\na1.jpg,hill,north\na2.jpg,,north\nb1.jpg,lake,south\n",
+    )
+    response = auth_client.get(url)
+    assert response.status_code == 200, response.content
+    columns = {c["key"]: c for c in response.json()["columns"]}
+    assert list(columns) == ["camera", "site"]  # by name
+    assert columns["camera"]["values"] == [
+        {"value": "north", "count": 2},
+        {"value": "south", "count": 1},
+    ]
+    assert columns["camera"]["images"] == 3 and columns["site"]["images"] == 2
+    assert columns["site"]["truncated"] is False
+
+
+def test_metadata_columns_cap_the_values_of_a_column(auth_client, project, monkeypatch):
+    from apps.datasets import selectors
+
+    monkeypatch.setattr(selectors, "MAX_META_VALUES", 3)
+    for k in range(5):
+        image = ImageFactory(project=project, filename=f"{k}.jpg")
+        Image.objects.filter(pk=image.pk).update(metadata={"n": str(k % 4)})
+    column = auth_client.get(f"/api/v1/projects/{project.pk}/metadata/").json()["columns"][0]
+    assert column["values"][0] == {"value": "0", "count": 2}
+    assert len(column["values"]) == 3 and column["truncated"] is True
+
+
+def test_metadata_columns_are_the_owners_only(other_client, project, images):
+    assert other_client.get(f"/api/v1/projects/{project.pk}/metadata/").status_code == 404

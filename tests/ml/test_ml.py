@@ -4,11 +4,13 @@ import torch
 from PIL import Image
 
 from apps.ml import (
+    L2_GRID,
     FinetuneSpec,
     Predictor,
     QuickSpec,
     TrainCancelled,
     build_classifier,
+    choose_l2,
     embed,
     evaluate,
     expected_calibration_error,
@@ -97,7 +99,8 @@ def test_fit_quick_separates_synthetic_data():
     assert result.history[-1]["train_accuracy"] == 1.0
     assert result.history[-1]["val_accuracy"] == 1.0
     assert set(result.head_state) == {"fc.weight", "fc.bias"}
-    assert len(events) == len(result.history) == 20 and events[-1].progress == 1.0
+    # Solved to its optimum in one go: one row of history, one progress event at the end.
+    assert len(events) == len(result.history) == 1 and events[-1].progress == 1.0
     torch.manual_seed(123)
     expected_next = torch.rand(1)
     torch.manual_seed(123)
@@ -107,6 +110,41 @@ def test_fit_quick_separates_synthetic_data():
     )
     # The fit seeds a private RNG state: the caller's global one is left where it was.
     assert torch.rand(1) == expected_next
+
+
+def test_choose_l2_picks_the_lowest_cross_validated_loss():
+    rng = np.random.default_rng(1)
+    # Few noisy images in many dimensions: a weak penalty overfits, so the choice is not the
+    # weakest one, and the head it picked is the one with the lowest out-of-sample loss.
+    x = rng.normal(size=(40, 200)).astype(np.float32)
+    y = (x[:, 0] + 0.8 * rng.normal(size=40) > 0).astype(np.int64)
+    choice = choose_l2(x, y, num_classes=2)
+    assert choice.l2 in L2_GRID and choice.folds == 5
+    assert [row["l2"] for row in choice.scores] == sorted(L2_GRID)
+    best = min(choice.scores, key=lambda row: row["cv_log_loss"])
+    assert best["l2"] == choice.l2
+    assert choice.probabilities.shape == (40, 2)
+    np.testing.assert_allclose(choice.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    accuracy = float((choice.probabilities.argmax(1) == y).mean())
+    assert accuracy == pytest.approx(best["cv_accuracy"], abs=1e-4)
+
+
+def test_fit_quick_reaches_the_objectives_optimum():
+    """The head is the L-BFGS optimum: its gradient is zero, bias included (the features are
+    centred inside the fit and the bias shifted back)."""
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=(80, 12)) + 5.0).astype(np.float32)  # far from the origin
+    y = (x[:, 1] > 5.0).astype(np.int64)
+    spec = QuickSpec(SPEC, ("a", "b"), l2=0.01)
+    state = fit_quick(x, y, spec=spec).head_state
+    w = state["fc.weight"].clone().requires_grad_(True)
+    b = state["fc.bias"].clone().requires_grad_(True)
+    counts = np.bincount(y, minlength=2)
+    weight = torch.tensor(len(y) / (2 * counts), dtype=torch.float32)
+    logits = torch.from_numpy(x) @ w.T + b
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y), weight=weight)
+    (loss + 0.01 * w.square().sum()).backward()
+    assert float(w.grad.abs().max()) < 1e-3 and float(b.grad.abs().max()) < 1e-3
 
 
 def test_fit_quick_stops_when_asked():

@@ -51,6 +51,23 @@ def test_clusters_are_pure_and_ordered_largest_first():
         assert all(found.assignment[row] == cluster for row in sample)
 
 
+def test_cold_start_order_covers_every_group_before_repeating_one():
+    x, y = blobs(classes=3, per_class=40)
+    found = ml.cluster_embeddings(x, k=3, sample_size=len(x))
+    order = ml.cold_start_order(found.samples, limit=9)
+    assert len(order) == 9 and len(set(order)) == 9
+    # The first three labels asked for are one image of each class (the blobs are the
+    # classes); labelling at random would often ask for two of one class first.
+    assert sorted(y[order[:3]].tolist()) == [0, 1, 2]
+    # Each is the most typical of its cluster: nearest its cluster's mean in feature space.
+    for row in order[:3]:
+        members = np.flatnonzero(found.assignment == found.assignment[row])
+        assert row == found.samples[found.assignment[row]][0]
+        assert row in members
+    assert ml.cold_start_order([[5, 6], [7]], limit=10) == [5, 7, 6]
+    assert ml.cold_start_order([], limit=3) == []
+
+
 def test_clusters_with_a_given_k_and_tiny_inputs():
     x, _ = blobs()
     assert ml.cluster_embeddings(x, k=3).k == 3

@@ -68,11 +68,21 @@ def test_list_and_detail(auth_client, labeled_project, no_dispatch):
 
 
 def test_unknown_mode_is_a_400_sentence(auth_client, labeled_project):
-    response = auth_client.post(_jobs_url(labeled_project), {"mode": "fast"}, format="json")
+    response = auth_client.post(_jobs_url(labeled_project), {"mode": "turbo"}, format="json")
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] == "invalid_mode" and '"fast"' in error["message"]
+    assert error["code"] == "invalid_mode" and '"turbo"' in error["message"]
+    assert '"fast", "accurate" or "finetune"' in error["message"]
     assert not TrainingJob.objects.exists()
+
+
+def test_fast_is_accepted_for_quick(
+    auth_client, labeled_project, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = auth_client.post(_jobs_url(labeled_project), {"mode": "fast"}, format="json")
+    assert response.status_code == 202, response.json()
+    assert response.json()["mode"] == "quick"
 
 
 def test_too_little_data_is_a_400_naming_the_label(auth_client, project):
@@ -141,7 +151,7 @@ def test_model_list_and_detail(auth_client, project, model_version):
     assert row["id"] == model_version.pk and row["number"] == 1
     assert row["labels"] == ["ants", "bees"] and row["metrics"]["accuracy"] == 0.9
     assert "snapshot" not in row
-    assert set(row["downloads"]) == {"onnx", "head"}
+    assert set(row["downloads"]) == {"onnx", "head", "bundle"}  # no int8 file: no int8 link
 
     detail = auth_client.get(f"/api/v1/models/{model_version.pk}/")
     assert detail.status_code == 200

@@ -15,10 +15,11 @@ from apps.projects.models import Label
 from apps.training import services as training_services
 from apps.training.health import compute
 from apps.training.health.compute import health_job_run
-from apps.training.health.selectors import health_report_get, suggestions_list
+from apps.training.health.selectors import health_report_get
 from apps.training.health.services import health_dismiss, health_job_request
 from apps.training.models import Embedding, HealthJob, ModelVersion, TrainingJob
 from apps.training.runner import TrainOutput
+from apps.training.suggestions import suggestions_list
 from tests.factories import ImageFactory, ProjectFactory
 from tests.training.conftest import add_real_images
 
@@ -281,6 +282,28 @@ def test_suggestions_least_sure_first_no_twins_and_a_random_slice(user):
     assert ids[0] not in [r["image"] for r in suggestions_list(project=project, limit=5)]
 
 
+def test_before_any_model_the_queue_offers_the_most_typical_image_of_each_group(user, auth_client):
+    """No labels, no model: one image of each group first (largest group first), each the
+    one nearest its group's centre, so the first labels cover every kind of image."""
+    project = ProjectFactory(owner=user, labels=["a", "b", "c"])
+    centres = _centres(3, 7)
+    rng = np.random.default_rng(3)
+    group_of: dict[int, int] = {}
+    for k, size in enumerate((14, 10, 6)):
+        for _ in range(size):
+            image = ImageFactory(project=project, label=None)
+            _store(image, centres[k] + rng.normal(size=DIM) * 0.4, project.backbone)
+            group_of[image.pk] = k
+    results = suggestions_list(project=project, limit=5)
+    assert [r["reason"] for r in results] == ["typical"] * 5
+    assert [group_of[r["image"]] for r in results[:3]] == [0, 1, 2]
+    assert [r["group_size"] for r in results[:3]] == [14, 10, 6]
+    assert all(r["predicted"] is None and r["confidence"] is None for r in results)
+    body = auth_client.get(f"/api/v1/projects/{project.pk}/suggestions/?limit=3").json()
+    assert [group_of[r["image"]] for r in body["results"]] == [0, 1, 2]
+    assert body["results"][0]["reason"] == "typical" and body["results"][0]["predicted"] is None
+
+
 # --- API -----------------------------------------------------------------------------------
 
 
@@ -300,7 +323,8 @@ def test_health_api_get_post_dismiss(
     assert body["status"] == "ready" and body["computed_at"]
     assert set(body["cv_accuracy"]) == {"value", "low", "high", "images"}
     assert wrong.pk in [issue["image"] for issue in body["label_issues"]]
-    assert set(body["label_issues"][0]) == {"image", "label", "suggested", "score"}
+    # The documented keys, and the nearest labelled images that say why.
+    assert set(body["label_issues"][0]) == {"image", "label", "suggested", "score", "neighbours"}
 
     dismiss = f"{url}dismiss/"
     response = auth_client.post(dismiss, {"image": wrong.pk, "kind": "label"}, format="json")

@@ -48,3 +48,16 @@ def test_a_label_with_two_images_keeps_one_for_training():
 def test_unsplit_images_count_as_train():
     part = snapshot_partition(_rows({"": 3, "val": 1}), LABELS)
     assert len(part.train) == 6 and part.counts["unsplit_as_train"] == 6
+
+
+def test_quick_mode_trains_on_everything_outside_test():
+    part = snapshot_partition(_rows({"train": 5, "val": 2, "test": 3}), LABELS, validation=False)
+    assert len(part.train) == 14 and part.val == [] and len(part.held_out) == 6
+    assert part.evaluated_on == "test" and part.counts["train"] == 14
+    assert not {i for i, _ in part.train} & {i for i, _ in part.held_out}
+
+
+def test_quick_mode_without_test_images_is_measured_by_cross_validation():
+    part = snapshot_partition(_rows({"train": 5, "val": 2}), LABELS, validation=False)
+    assert len(part.train) == 14 and part.held_out == []
+    assert part.evaluated_on == "cross-validation"

@@ -127,7 +127,17 @@ def test_refuses_an_unknown_mode(labeled_project):
     with pytest.raises(ApplicationError) as caught:
         training_job_create(project=labeled_project, mode="turbo")
     assert caught.value.status_code == 400
-    assert '"turbo"' in caught.value.message and "quick" in caught.value.message
+    assert '"turbo"' in caught.value.message
+    assert all(f'"{mode}"' in caught.value.message for mode in ("fast", "accurate", "finetune"))
+
+
+@pytest.mark.parametrize(
+    ("asked", "stored"), [("fast", "quick"), ("quick", "quick"), ("accurate", "accurate")]
+)
+def test_modes_by_intent(labeled_project, asked, stored, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        job = training_job_create(project=labeled_project, mode=asked)
+    assert job.mode == stored
 
 
 @pytest.mark.parametrize("status", ["queued", "running"])

@@ -13,6 +13,7 @@ import torch
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from apps import ml as apps_ml
 from apps.datasets.models import Image
 from apps.labeling.services import image_update
 from apps.ml import build_classifier, load_state, preprocess_batch
@@ -50,16 +51,23 @@ def test_quick_training_end_to_end(real_project, django_capture_on_commit_callba
     assert version.snapshot == job.snapshot and len(version.snapshot) == 24
 
     metrics = version.metrics
-    assert metrics["evaluated_on"] == "val"
-    assert metrics["count"] == 8 and metrics["counts"]["train"] == 16
+    # No test images: every labelled image trains the head that ships, and the figures come
+    # from cross-validation (each image scored by a head trained without it).
+    assert metrics["evaluated_on"] == "cross-validation"
+    assert metrics["count"] == 24 and metrics["counts"]["train"] == 24
+    assert metrics["counts"]["val"] == 0
     assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["ece"] <= 1.0
     assert set(metrics["per_class"]) == {"ants", "bees"}
-    assert np.asarray(metrics["confusion_matrix"]).sum() == 8
+    assert np.asarray(metrics["confusion_matrix"]).sum() == 24
     assert metrics["accuracy"] >= 0.75  # real photos, a pretrained backbone
-    val_ids = {row["id"] for row in job.snapshot if row["split"] == "val"}
-    assert all(m["id"] in val_ids for m in metrics["misclassified"])
+    assert metrics["cv_accuracy"]["images"] == 24
+    assert metrics["cv_accuracy"]["value"] == pytest.approx(metrics["accuracy"], abs=1e-4)
+    assert metrics["regularisation"]["l2"] in apps_ml.L2_GRID
+    assert len(metrics["regularisation"]["scores"]) == len(apps_ml.L2_GRID)
+    snapshot_ids = {row["id"] for row in job.snapshot}
+    assert all(m["id"] in snapshot_ids for m in metrics["misclassified"])
     history = metrics["history"]
-    assert history and {"step", "loss", "train_accuracy", "val_accuracy"} <= set(history[-1])
+    assert history and {"step", "loss", "train_accuracy"} <= set(history[-1])
     assert set(metrics["timings"]) >= {"embedding", "training", "evaluating", "exporting", "total"}
     assert metrics["target"]["metric"] == "accuracy" and metrics["target"]["value"] == 0.9
     assert metrics["target"]["reached"] == (metrics["accuracy"] >= 0.9)
@@ -72,9 +80,11 @@ def test_quick_training_end_to_end(real_project, django_capture_on_commit_callba
 
 
 def test_onnx_artifact_matches_the_torch_classifier(
-    real_project, django_capture_on_commit_callbacks
+    real_project, hymenoptera, django_capture_on_commit_callbacks
 ):
+    add_real_images(real_project, hymenoptera, split_counts={"test": 4}, offset=SPLITS["train"])
     version = _train(real_project, django_capture_on_commit_callbacks).model_version
+    assert version.metrics["evaluated_on"] == "test" and version.metrics["count"] == 8
     with default_storage.open(version.head_file.name, "rb") as handle:
         head_state = load_state(io.BytesIO(handle.read()))
     model = build_classifier(version.backbone, len(version.labels), head_state=head_state)
@@ -89,8 +99,8 @@ def test_onnx_artifact_matches_the_torch_classifier(
     assert got.shape == (12, 2)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
     assert np.max(np.abs(got - expected)) < 1e-4
-    # And the stored metrics are those of this artifact: same predictions on val.
-    val_ids = [row["id"] for row in version.snapshot if row["split"] == "val"]
+    # And the stored metrics are those of this artifact: same predictions on test.
+    val_ids = [row["id"] for row in version.snapshot if row["split"] == "test"]
     val_images = [image_open_normalized(Image.objects.get(pk=i).normalized.name) for i in val_ids]
     probs = session.run(None, {"input": preprocess_batch(val_images, version.backbone)})[0]
     truth = [version.labels.index(row["label"]) for row in version.snapshot if row["id"] in val_ids]
@@ -120,7 +130,7 @@ def test_retraining_reuses_cached_embeddings(
     assert second.status == "succeeded"
     assert sum(embedded) == 2  # only the two new images
     assert second.model_version.number == 2
-    assert second.metrics["counts"]["train"] == 18
+    assert second.metrics["counts"]["train"] == 26  # 16 train + 8 val + the 2 new
 
 
 def test_a_relabel_after_training_does_not_change_what_the_model_was_trained_on(
@@ -151,7 +161,7 @@ def test_the_job_trains_on_its_snapshot_not_on_later_labels(
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     assert job.model_version.labels == ["ants", "bees"]
-    assert job.model_version.metrics["counts"]["train"] == 16
+    assert job.model_version.metrics["counts"]["train"] == 24  # train and val
 
 
 def test_running_the_task_twice_makes_one_model(real_project, django_capture_on_commit_callbacks):
@@ -232,19 +242,46 @@ def test_evaluation_uses_test_when_it_has_images(
     job = _train(project, django_capture_on_commit_callbacks)
     assert job.status == "succeeded", job.error
     assert job.metrics["evaluated_on"] == "test" and job.metrics["count"] == 6
+    # Quick mode trains on train and val together: nothing is spent on validation.
+    assert job.metrics["counts"]["train"] == 16 and job.metrics["counts"]["val"] == 0
 
 
-def test_without_val_images_part_of_train_is_held_out(
+def test_quick_mode_with_only_train_images_trains_on_all_of_them(
     project, hymenoptera, django_capture_on_commit_callbacks
 ):
     add_real_images(project, hymenoptera, split_counts={"train": 10})
     job = _train(project, django_capture_on_commit_callbacks)
     assert job.status == "succeeded", job.error
     metrics = job.metrics
-    assert metrics["evaluated_on"] == "val (held out from train)"
-    assert metrics["counts"]["val_held_out_from_train"] == 4  # 20 % of 10 ants and of 10 bees
-    assert metrics["counts"]["train"] == 16 and metrics["counts"]["val"] == 4
-    assert metrics["count"] == 4
+    assert metrics["evaluated_on"] == "cross-validation"
+    assert "val_held_out_from_train" not in metrics["counts"]
+    assert metrics["counts"]["train"] == 20 and metrics["count"] == 20
+
+
+@pytest.mark.slow
+def test_accurate_mode_trains_on_lite2_features_and_serves_them(
+    real_project, django_capture_on_commit_callbacks
+):
+    job = _train(real_project, django_capture_on_commit_callbacks, mode="accurate")
+    assert job.status == "succeeded", (job.error, job.log)
+    version = job.model_version
+    assert version.mode == "accurate" and version.backbone == "efficientnet_lite2"
+    assert real_project.backbone == "efficientnet_lite0"  # the project's own stays as it was
+    assert Embedding.objects.filter(backbone="efficientnet_lite2").count() == 24
+    assert version.metrics["evaluated_on"] == "cross-validation"
+    assert version.metrics["accuracy"] >= 0.75
+    # The ONNX file takes Lite2's 260-pixel input and gives what the torch model gives.
+    with default_storage.open(version.onnx_file.name, "rb") as handle:
+        session = ort.InferenceSession(handle.read(), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[-1] == 260
+    images = [image_open_normalized(i.normalized.name) for i in Image.objects.all()[:4]]
+    batch = preprocess_batch(images, version.backbone)
+    with default_storage.open(version.head_file.name, "rb") as handle:
+        head_state = load_state(io.BytesIO(handle.read()))
+    model = build_classifier(version.backbone, 2, head_state=head_state)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(batch)).numpy()
+    assert np.max(np.abs(session.run(None, {"input": batch})[0] - expected)) < 1e-4
 
 
 @pytest.mark.slow

@@ -28,8 +28,10 @@ wholly by the new one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
+import random
 import threading
 import time
 import uuid
@@ -64,12 +66,23 @@ LIVE_FIELDS = (
     "threshold",
     "store_images",
     "rate_limit",
+    "precision",
     "model_version__id",
     "model_version__number",
     "model_version__backbone",
     "model_version__labels",
     "model_version__onnx_file",
     "model_version__ood_file",
+    "model_version__int8_onnx_file",
+    # A canary's version (``apps.deployments.canary``), served the same way.
+    "candidate_percent",
+    "candidate_version__id",
+    "candidate_version__number",
+    "candidate_version__backbone",
+    "candidate_version__labels",
+    "candidate_version__onnx_file",
+    "candidate_version__ood_file",
+    "candidate_version__int8_onnx_file",
 )
 
 
@@ -91,10 +104,40 @@ class LiveDeployment:
     rate_limit: str
     # The version's out-of-distribution reference ("" when it has none).
     ood_name: str = ""
+    # Which graph ``onnx_name`` is: "fp32" (the version's ``onnx_file``) or "int8".
+    precision: str = "fp32"
+    # A canary: the same deployment answered by its candidate version, for
+    # ``canary_percent`` % of the requests (``canary_route``).
+    canary: LiveDeployment | None = None
+    canary_percent: int = 0
+
+
+def canary_route(live: LiveDeployment, draw: float | None = None) -> LiveDeployment:
+    """Which version answers this request: the canary for ``canary_percent`` % of the
+    requests (``draw``, uniform in [0, 1), decides; a fresh random one by default), else
+    the live one. A whole request is answered by one version."""
+    if live.canary is None or live.canary_percent <= 0:
+        return live
+    draw = random.random() if draw is None else draw
+    return live.canary if draw * 100.0 < live.canary_percent else live
 
 
 def live_from_row(deployment: Any) -> LiveDeployment:
-    version = deployment.model_version
+    live = _live_version(deployment, deployment.model_version)
+    candidate = deployment.candidate_version if deployment.candidate_version_id else None
+    if candidate is None or not deployment.candidate_percent:
+        return live
+    return dataclasses.replace(
+        live,
+        canary=_live_version(deployment, candidate),
+        canary_percent=int(deployment.candidate_percent),
+    )
+
+
+def _live_version(deployment: Any, version: Any) -> LiveDeployment:
+    # The services refuse int8 for a version without the file; were it gone anyway, the
+    # deployment answers in fp32 and says so, rather than failing every request.
+    int8 = deployment.precision == "int8" and bool(version.int8_onnx_file.name)
     return LiveDeployment(
         id=deployment.id,
         slug=deployment.slug,
@@ -104,11 +147,12 @@ def live_from_row(deployment: Any) -> LiveDeployment:
         model_version_number=version.number,
         backbone=version.backbone,
         labels=tuple(version.labels),
-        onnx_name=version.onnx_file.name,
+        onnx_name=version.int8_onnx_file.name if int8 else version.onnx_file.name,
         threshold=deployment.threshold,
         store_images=deployment.store_images,
         rate_limit=deployment.rate_limit,
         ood_name=version.ood_file.name or "",
+        precision="int8" if int8 else "fp32",
     )
 
 
@@ -121,8 +165,9 @@ class ServingRegistry:
         self._checked_at = 0.0
         self._deployments: dict[str, LiveDeployment] = {}
         self._keys: dict[bytes, tuple[int, str, float | None]] = {}
-        self._runners: OrderedDict[int, ModelRunner] = OrderedDict()
-        self._load_locks: dict[int, threading.Lock] = {}
+        # (model version, precision) -> its loaded graph
+        self._runners: OrderedDict[tuple[int, str], ModelRunner] = OrderedDict()
+        self._load_locks: dict[tuple[int, str], threading.Lock] = {}
 
     # generation ---------------------------------------------------------------------------
     def refresh(self, generation: Any = _UNREAD) -> None:
@@ -177,7 +222,7 @@ class ServingRegistry:
         from apps.deployments.models import Deployment
 
         row = (
-            Deployment.objects.select_related("model_version", "project")
+            Deployment.objects.select_related("model_version", "project", "candidate_version")
             .only(*LIVE_FIELDS)
             .filter(slug=slug)
             .first()
@@ -238,6 +283,7 @@ class ServingRegistry:
             labels=live.labels,
             backbone=live.backbone,
             ood_name=live.ood_name,
+            precision=live.precision,
         )
 
     def runner_for(
@@ -248,18 +294,22 @@ class ServingRegistry:
         labels: tuple[str, ...],
         backbone: str,
         ood_name: str = "",
+        precision: str = "fp32",
     ) -> ModelRunner:
-        runner = self._runners.get(version_id)
+        """The loaded runner of ``version_id`` in ``precision`` ("fp32" or "int8": two
+        graphs, two runners), loading ``onnx_name`` first when this process has none."""
+        key = (version_id, precision)
+        runner = self._runners.get(key)
         if runner is not None:
             # Least recently used goes first when too many are loaded. Evicted meanwhile by
             # another thread: this request still has its runner.
             with contextlib.suppress(KeyError):
-                self._runners.move_to_end(version_id)
+                self._runners.move_to_end(key)
             return runner
         with self._lock:
-            load_lock = self._load_locks.setdefault(version_id, threading.Lock())
+            load_lock = self._load_locks.setdefault(key, threading.Lock())
         with load_lock:
-            runner = self._runners.get(version_id)
+            runner = self._runners.get(key)
             if runner is not None:
                 return runner
             started = time.perf_counter()
@@ -281,21 +331,23 @@ class ServingRegistry:
             )
             # Published only now, fully loaded: no request ever sees half a model.
             with self._lock:
-                self._runners[version_id] = runner
+                self._runners[key] = runner
                 limit = max(1, int(settings.SERVING_MAX_LOADED_MODELS))
                 while len(self._runners) > limit:
                     evicted, _ = self._runners.popitem(last=False)
                     self._load_locks.pop(evicted, None)
             logger.info(
-                "loaded model version %s in %.0f ms",
+                "loaded model version %s (%s) in %.0f ms",
                 version_id,
+                precision,
                 (time.perf_counter() - started) * 1e3,
             )
             return runner
 
     def loaded_versions(self) -> list[int]:
-        """The model versions loaded in this process, least recently used first."""
-        return list(self._runners)
+        """The model versions loaded in this process, least recently used first (a version
+        loaded in both precisions appears twice)."""
+        return [version_id for version_id, _precision in self._runners]
 
     def unload_all(self) -> None:
         with self._lock:

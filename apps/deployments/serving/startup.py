@@ -33,7 +33,7 @@ def warm_up(*, limit: int | None = None) -> list[int]:
     loaded: list[int] = []
     try:
         rows = (
-            Deployment.objects.select_related("model_version", "project")
+            Deployment.objects.select_related("model_version", "project", "candidate_version")
             .order_by("-updated_at")
             .only(*LIVE_FIELDS)[: limit * 4]
         )

@@ -21,7 +21,8 @@ from apps.core.jobs import job_claim, job_finish, job_heartbeat
 from apps.datasets.models import Image
 from apps.training.embeddings import embeddings_compute
 from apps.training.health.evaluation import learning_curve_compute, out_of_sample_compute
-from apps.training.models import HealthJob, ModelVersion
+from apps.training.health.neighbours import neighbours_attach
+from apps.training.models import FROZEN_FEATURE_MODES, HealthJob, ModelVersion
 from apps.training.selectors import embedding_vectors
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,15 @@ def health_compute(*, project: Any, version: ModelVersion | None, beat: Any) -> 
         beat()
     if len(labelled) >= 2:
         report["outliers"] = _outliers([rows[i][0] for i in labelled], features[labelled])
+    if labelled:
+        neighbours_attach(
+            rows=rows,
+            features=features,
+            label_issues=report["label_issues"],
+            outliers=report["outliers"],
+            near_duplicates=report["near_duplicates"],
+        )
+        beat()
     if version is not None:
         unlabelled = [i for i, row in enumerate(rows) if row[1] is None]
         report["predictions"] = _predictions(
@@ -161,7 +171,7 @@ def health_compute(*, project: Any, version: ModelVersion | None, beat: Any) -> 
 
 
 def _duplicates(rows: list[tuple[int, int | None, str, str]], features: np.ndarray) -> list:
-    pairs = []
+    pairs: list[dict[str, Any]] = []
     for pair in ml.near_duplicates(features):
         a, b = rows[pair.first], rows[pair.second]
         # Leakage: one image is tested on, its twin trained (or validated) on.
@@ -184,7 +194,7 @@ def _outliers(ids: list[int], features: np.ndarray) -> list[dict[str, Any]]:
     return flagged
 
 
-def _predictions(version: ModelVersion, ids: list[int], features: np.ndarray) -> list:
+def _predictions(newest: ModelVersion, ids: list[int], features: np.ndarray) -> list:
     """[[image, label, confidence, margin]] of the unlabelled images ``ids`` (embeddings
     ``features``), by the version's head.
 
@@ -192,16 +202,19 @@ def _predictions(version: ModelVersion, ids: list[int], features: np.ndarray) ->
     head sits on features of its own network, so its guesses on frozen embeddings mean
     nothing: the newest quick version of the same backbone answers instead (none: no
     guesses)."""
-    if version.mode != "quick" or not version.head_file:
+    version: ModelVersion | None = newest
+    if newest.mode not in FROZEN_FEATURE_MODES or not newest.head_file:
         version = (
             ModelVersion.objects.filter(
-                project_id=version.project_id, mode="quick", backbone=version.backbone
+                project_id=newest.project_id,
+                mode__in=FROZEN_FEATURE_MODES,
+                backbone=newest.backbone,
             )
             .exclude(head_file="")
             .order_by("-number")
             .first()
         )
-    if version is None or not ids:
+    if version is None or not ids or not version.head_file.name:
         return []
     with default_storage.open(version.head_file.name, "rb") as handle:
         head = ml.load_state(handle.read())

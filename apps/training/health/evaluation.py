@@ -15,7 +15,7 @@ import numpy as np
 from django.core.files.storage import default_storage
 
 from apps import ml
-from apps.training.models import ModelVersion
+from apps.training.models import FROZEN_FEATURE_MODES, ModelVersion
 
 SPLITS = ("train", "val", "test")
 # The learning curve repeats each smaller subset this many times below REPEAT_BELOW images.
@@ -41,12 +41,14 @@ def out_of_sample_compute(
     model_version = None
     test = [k for k, row in enumerate(rows) if row[2] == "test"]
     version = (
-        ModelVersion.objects.filter(project_id=project_id, mode="quick", backbone=backbone)
+        ModelVersion.objects.filter(
+            project_id=project_id, mode__in=FROZEN_FEATURE_MODES, backbone=backbone
+        )
         .exclude(head_file="")
         .order_by("-number")
         .first()
     )
-    if version is not None and list(version.labels) == names and test:
+    if version is not None and list(version.labels) == names and test and version.head_file.name:
         with default_storage.open(version.head_file.name, "rb") as handle:
             head = ml.load_state(handle.read())
         probs[test] = ml.head_probabilities(head, features[test])

@@ -3,7 +3,6 @@ images left out at read time) and the "label next" suggestions."""
 
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from typing import Any
 
@@ -11,17 +10,13 @@ from apps.datasets.models import Image
 from apps.projects.models import Project
 from apps.training.models import HealthDismissal, HealthJob
 
-STATUS_OF_JOB = {
+STATUS_OF_JOB: dict[str, str] = {
     HealthJob.Status.QUEUED: "computing",
     HealthJob.Status.RUNNING: "computing",
     HealthJob.Status.SUCCEEDED: "ready",
     HealthJob.Status.FAILED: "failed",
     HealthJob.Status.CANCELLED: "failed",
 }
-# Share of the suggestions picked at random among the unlabelled images: a queue ordered by
-# the model's doubt alone never shows the model where it is confidently wrong.
-RANDOM_SHARE = 0.1
-SUGGESTIONS_MAX = 200
 
 
 def _latest(project: Project) -> tuple[HealthJob | None, HealthJob | None]:
@@ -45,6 +40,23 @@ def _images(project: Project) -> dict[int, tuple[int | None, str | None]]:
     """image id -> (label id, label name) of every image the project still has."""
     rows = Image.objects.filter(project=project).values_list("id", "label_id", "label__name")
     return {image_id: (label_id, name) for image_id, label_id, name in rows}
+
+
+def _with_neighbours(
+    item: dict[str, Any], images: dict[int, tuple[int | None, str | None]]
+) -> dict[str, Any]:
+    """The item with its stored nearest neighbours as they are now: each with its current
+    label, deleted ones left out. Reports computed before neighbours existed have none."""
+    if "neighbours" not in item:
+        return item
+    return {
+        **item,
+        "neighbours": [
+            {"image": n["image"], "label": images[n["image"]][1], "similarity": n["similarity"]}
+            for n in item["neighbours"]
+            if n["image"] in images
+        ],
+    }
 
 
 def health_report_get(*, project: Project) -> dict[str, Any]:
@@ -81,7 +93,7 @@ def health_report_get(*, project: Project) -> dict[str, Any]:
         else:
             dismissed[kind].add(image_id)
     answer["label_issues"] = [
-        issue
+        _with_neighbours(issue, images)
         for issue in ready.label_issues
         # Relabelled since (fixed, or the suggestion accepted): no longer this issue.
         if issue["image"] in images
@@ -89,64 +101,21 @@ def health_report_get(*, project: Project) -> dict[str, Any]:
         and (issue["image"], images[issue["image"]][0]) not in kept_labels
     ]
     answer["near_duplicates"] = [
-        pair
+        _with_neighbours(pair, images)
         for pair in ready.near_duplicates
         if all(i in images and i not in dismissed["duplicate"] for i in pair["images"])
     ]
     answer["outliers"] = [
-        item
+        _with_neighbours(item, images)
         for item in ready.outliers
         if item["image"] in images and item["image"] not in dismissed["outlier"]
     ]
     return answer
 
 
-def suggestions_list(
-    *, project: Project, limit: int = 20, rng: random.Random | None = None
-) -> list[dict[str, Any]]:
-    """Unlabelled images to label next: the model's least sure first (smallest margin
-    between its two best labels), never two near-duplicates of each other, and about
-    ``RANDOM_SHARE`` of them picked at random. Empty until a report with a model exists."""
-    limit = max(1, min(int(limit), SUGGESTIONS_MAX))
-    _, ready = _latest(project)
-    if ready is None or not ready.predictions:
-        return []
-    unlabelled = set(
-        Image.objects.filter(project=project, label__isnull=True).values_list("id", flat=True)
-    )
-    candidates = [row for row in ready.predictions if row[0] in unlabelled]
-    candidates.sort(key=lambda row: (row[3], row[0]))
-    twins: dict[int, set[int]] = defaultdict(set)
-    for pair in ready.near_duplicates:
-        a, b = pair["images"]
-        twins[a].add(b)
-        twins[b].add(a)
-    random_count = int(limit * RANDOM_SHARE + 0.5) if limit >= 5 else 0
-    chosen: list[dict[str, Any]] = []
-    taken: set[int] = set()
-
-    def take(row: list[Any], reason: str) -> None:
-        chosen.append(
-            {"image": row[0], "predicted": row[1], "confidence": row[2], "reason": reason}
-        )
-        taken.add(row[0])
-
-    rest = []
-    for row in candidates:
-        if twins[row[0]] & taken:
-            continue
-        if len(chosen) < limit - random_count:
-            take(row, "uncertain")
-        else:
-            rest.append(row)
-    rng = rng or random.Random()
-    rng.shuffle(rest)
-    for row in rest:
-        if len(chosen) >= limit:
-            break
-        if not twins[row[0]] & taken:
-            take(row, "random")
-    return chosen
+def health_report_ready(*, project: Project) -> HealthJob | None:
+    """The newest finished (succeeded) report of the project, or None."""
+    return _latest(project)[1]
 
 
 def health_insights_get(*, project: Project) -> tuple[str, dict[str, Any] | None]:
@@ -161,4 +130,4 @@ def health_insights_get(*, project: Project) -> tuple[str, dict[str, Any] | None
         .first()
     )
     status = "none" if newest is None else STATUS_OF_JOB[newest["status"]]
-    return status, ready
+    return status, dict(ready) if ready is not None else None

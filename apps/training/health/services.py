@@ -75,5 +75,7 @@ def health_dismiss(*, project: Project, image_id: Any, kind: Any) -> HealthDismi
             "This image has no label, so there is no label to keep.",
             code="image_unlabelled",
         )
-    dismissal, _ = HealthDismissal.objects.get_or_create(image=image, kind=kind, label_id=label_id)
+    dismissal, _ = HealthDismissal.objects.get_or_create(
+        image=image, kind=kind, label=image.label if label_id is not None else None
+    )
     return dismissal

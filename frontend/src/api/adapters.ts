@@ -13,13 +13,23 @@ export function imageFilterQuery(filter: ImageFilter): {
   unlabeled?: "true";
   split?: string;
   filename?: string;
+  /** `meta.<column>` parameters; absent without a metadata filter. */
+  meta?: Record<string, string>;
 } {
   return {
     label: filter.unlabeled ? undefined : filter.label || undefined,
     unlabeled: filter.unlabeled ? "true" : undefined,
     split: filter.split || undefined,
     filename: filter.filename?.trim() || undefined,
+    meta: filter.meta && Object.keys(filter.meta).length ? metaParams(filter.meta) : undefined,
   };
+}
+
+/** The metadata filter as the API takes it: one `meta.<column>` parameter (or key) per column. */
+export function metaParams(meta: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(meta ?? {})) out[`meta.${key}`] = value;
+  return out;
 }
 
 /** Either explicit ids or "everything matching this filter". */
@@ -32,6 +42,9 @@ export function imageTarget(ids: number[] | "filter", filter: ImageFilter): Imag
   else if (filter.label) out.label = filter.label;
   if (filter.split) out.split = filter.split as NonNullable<BulkSelection["filter"]>["split"];
   if (filter.filename?.trim()) out.filename = filter.filename.trim();
+  // The server reads meta.<column> keys of the filter like the list's query parameters
+  // (the schema documents only the fixed keys).
+  Object.assign(out, metaParams(filter.meta));
   return { filter: out };
 }
 

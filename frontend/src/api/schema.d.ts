@@ -138,26 +138,103 @@ export interface paths {
         };
         /**
          * @description One deployment. PATCH ``{"model_version": id}`` switches the live model (and rolls
-         *     back); ``threshold``, ``store_images``, ``rate_limit`` ("N/sec|min|hour|day") and
-         *     ``name`` can be changed too. DELETE stops it.
+         *     back); ``precision`` ("fp32" | "int8") picks which of the version's graphs serves;
+         *     ``threshold``, ``store_images``, ``rate_limit`` ("N/sec|min|hour|day") and ``name`` can
+         *     be changed too. DELETE stops it.
          */
         get: operations["api_v1_deployments_retrieve"];
         put?: never;
         post?: never;
         /**
          * @description One deployment. PATCH ``{"model_version": id}`` switches the live model (and rolls
-         *     back); ``threshold``, ``store_images``, ``rate_limit`` ("N/sec|min|hour|day") and
-         *     ``name`` can be changed too. DELETE stops it.
+         *     back); ``precision`` ("fp32" | "int8") picks which of the version's graphs serves;
+         *     ``threshold``, ``store_images``, ``rate_limit`` ("N/sec|min|hour|day") and ``name`` can
+         *     be changed too. DELETE stops it.
          */
         delete: operations["api_v1_deployments_destroy"];
         options?: never;
         head?: never;
         /**
          * @description One deployment. PATCH ``{"model_version": id}`` switches the live model (and rolls
-         *     back); ``threshold``, ``store_images``, ``rate_limit`` ("N/sec|min|hour|day") and
-         *     ``name`` can be changed too. DELETE stops it.
+         *     back); ``precision`` ("fp32" | "int8") picks which of the version's graphs serves;
+         *     ``threshold``, ``store_images``, ``rate_limit`` ("N/sec|min|hour|day") and ``name`` can
+         *     be changed too. DELETE stops it.
          */
         patch: operations["api_v1_deployments_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/candidate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: the canary under way (404 when none). PUT ``{"model_version", "mode": "canary",
+         *     "percent"}``: that share of the requests is answered by the candidate from the next
+         *     request on, in every web process; each answer names the version that gave it. DELETE:
+         *     stop it (the live version answers everything again).
+         */
+        get: operations["api_v1_deployments_candidate_retrieve"];
+        /**
+         * @description GET: the canary under way (404 when none). PUT ``{"model_version", "mode": "canary",
+         *     "percent"}``: that share of the requests is answered by the candidate from the next
+         *     request on, in every web process; each answer names the version that gave it. DELETE:
+         *     stop it (the live version answers everything again).
+         */
+        put: operations["api_v1_deployments_candidate_update"];
+        post?: never;
+        /**
+         * @description GET: the canary under way (404 when none). PUT ``{"model_version", "mode": "canary",
+         *     "percent"}``: that share of the requests is answered by the candidate from the next
+         *     request on, in every web process; each answer names the version that gave it. DELETE:
+         *     stop it (the live version answers everything again).
+         */
+        delete: operations["api_v1_deployments_candidate_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/candidate/promote/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description The candidate becomes the live version (recorded in the history as a promotion) and
+         *     the canary ends. 409 when there is no candidate.
+         */
+        post: operations["api_v1_deployments_candidate_promote_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/history/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Every change of the version the deployment serves, newest first (paginated): when,
+         *     who, from which version to which, and why (deploy, manual, promotion, rollback).
+         */
+        get: operations["api_v1_deployments_history_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/deployments/{slug}/keys/": {
@@ -253,6 +330,26 @@ export interface paths {
          *     the data set already had): never a second copy. 400 if the image was not stored.
          */
         post: operations["api_v1_deployments_predictions_add_to_dataset_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/rollback/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Serve again the version served before the last change (every web process answers
+         *     with it from its next request). 409 when there is no earlier version.
+         */
+        post: operations["api_v1_deployments_rollback_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -396,6 +493,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models/{version_id}/compare/{other_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Version a against version b on the test images both share: accuracy and macro F1
+         *     with intervals, each label's recall difference with its interval, McNemar's p, both
+         *     confusion matrices, and the images b fixed and broke.
+         */
+        get: operations["api_v1_models_compare_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{version_id}/data-diff/{other_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description What changed from version ``version_id`` (a) to version ``other_id`` (b): images
+         *     added, removed, relabelled and moved between splits, and the training parameters.
+         */
+        get: operations["api_v1_models_data_diff_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/models/{version_id}/download/": {
         parameters: {
             query?: never;
@@ -405,11 +543,35 @@ export interface paths {
         };
         /**
          * @description The model's files, to use it elsewhere: ``file=onnx`` (preprocessed [N,3,224,224]
-         *     input -> class probabilities, in the order of ``labels``), ``file=head`` (the
+         *     input -> class probabilities, in the order of ``labels``), ``file=int8`` (the same,
+         *     statically quantized), ``file=head`` (the
          *     classifier head's PyTorch state dict) or, for fine-tuned models, ``file=model`` (the whole
          *     network's state dict).
          */
         get: operations["api_v1_models_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{version_id}/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The model as a zip to run off the platform: model.onnx (fp32), model.int8.onnx (when
+         *     the version has one), labels.json, preprocessing.json (the spec serving applies),
+         *     predict.py (onnxruntime + Pillow + numpy only) and parity.json with a few held-out
+         *     images (under parity/) and the probabilities the platform gives them:
+         *     ``python predict.py --check`` says whether it answers the same.
+         */
+        get: operations["api_v1_models_export_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -838,14 +1000,23 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * @description POST (multipart) a CSV as ``file`` (5 MB at most): a header row, then one row per
+         *     image. The first column is the file name (or, named ``external_id``, matches the
+         *     ``external_id`` an earlier CSV attached); every other column becomes a metadata key of
+         *     the matching images (an empty cell leaves the key as it was). Answers which rows matched.
+         *     Filter the image list by ``meta.<column>=<value>``. GET: the columns attached so far,
+         *     with their values (the filter's choices).
+         */
+        get: operations["api_v1_projects_metadata_retrieve"];
         put?: never;
         /**
          * @description POST (multipart) a CSV as ``file`` (5 MB at most): a header row, then one row per
          *     image. The first column is the file name (or, named ``external_id``, matches the
          *     ``external_id`` an earlier CSV attached); every other column becomes a metadata key of
          *     the matching images (an empty cell leaves the key as it was). Answers which rows matched.
-         *     Filter the image list by ``meta.<column>=<value>``.
+         *     Filter the image list by ``meta.<column>=<value>``. GET: the columns attached so far,
+         *     with their values (the filter's choices).
          */
         post: operations["api_v1_projects_metadata_create"];
         delete?: never;
@@ -919,9 +1090,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description Unlabelled images to label next, with the newest model's guess: least sure first,
-         *     no two near-duplicates, and a random tenth (``reason``). Empty before the first report
-         *     of a trained model.
+         * @description Unlabelled images to label next (``reason``): before the model knows every group of
+         *     alike images, the most typical image of each group, largest first ("typical", no
+         *     guess); then the newest model's guess, least sure first, no two near-duplicates
+         *     ("uncertain"), and a random tenth ("random").
          */
         get: operations["api_v1_projects_suggestions_retrieve"];
         put?: never;
@@ -940,20 +1112,133 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description GET: the project's training jobs, newest first (paginated). POST ``{"mode": "quick" |
-         *     "finetune"}`` starts one in the background and answers 202 with the job; follow it at
+         * @description GET: the project's training jobs, newest first (paginated). POST ``{"mode": "fast" |
+         *     "accurate" | "finetune"}`` ("quick" is "fast") starts one in the background and answers 202 with the job; follow it at
          *     /api/v1/training-jobs/{id}/. 400 says why the data cannot be trained on yet; 409 means
          *     the project already has a job queued or running.
          */
         get: operations["api_v1_projects_training_jobs_list"];
         put?: never;
         /**
-         * @description GET: the project's training jobs, newest first (paginated). POST ``{"mode": "quick" |
-         *     "finetune"}`` starts one in the background and answers 202 with the job; follow it at
+         * @description GET: the project's training jobs, newest first (paginated). POST ``{"mode": "fast" |
+         *     "accurate" | "finetune"}`` ("quick" is "fast") starts one in the background and answers 202 with the job; follow it at
          *     /api/v1/training-jobs/{id}/. 400 says why the data cannot be trained on yet; 409 means
          *     the project already has a job queued or running.
          */
         post: operations["api_v1_projects_training_jobs_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/webhooks/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The project's webhooks; POST adds one and answers its signing ``secret``, once.
+         *
+         *     Each event is POSTed as JSON ``{"id", "type", "created_at", "data"}`` (a Slack webhook
+         *     gets ``{"text": "<a sentence>"}``) with the headers ``X-Bakehouse-Timestamp`` and
+         *     ``X-Bakehouse-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the
+         *     secret>``. A receiver recomputes the signature over the raw body, refuses old
+         *     timestamps, and ignores an ``id`` it has seen: a delivery that is not answered with a
+         *     2xx is retried with growing waits, with the same id and body. The address must be
+         *     public unless the administrator allows it (BAKEHOUSE_URL_ALLOWLIST); a private one is
+         *     refused with 400 ``invalid_url``.
+         */
+        get: operations["api_v1_projects_webhooks_list"];
+        put?: never;
+        /**
+         * @description The project's webhooks; POST adds one and answers its signing ``secret``, once.
+         *
+         *     Each event is POSTed as JSON ``{"id", "type", "created_at", "data"}`` (a Slack webhook
+         *     gets ``{"text": "<a sentence>"}``) with the headers ``X-Bakehouse-Timestamp`` and
+         *     ``X-Bakehouse-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the
+         *     secret>``. A receiver recomputes the signature over the raw body, refuses old
+         *     timestamps, and ignores an ``id`` it has seen: a delivery that is not answered with a
+         *     2xx is retried with growing waits, with the same id and body. The address must be
+         *     public unless the administrator allows it (BAKEHOUSE_URL_ALLOWLIST); a private one is
+         *     refused with 400 ``invalid_url``.
+         */
+        post: operations["api_v1_projects_webhooks_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/webhooks/{webhook_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["api_v1_projects_webhooks_retrieve"];
+        put?: never;
+        post?: never;
+        delete: operations["api_v1_projects_webhooks_destroy"];
+        options?: never;
+        head?: never;
+        patch: operations["api_v1_projects_webhooks_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/webhooks/{webhook_id}/deliveries/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The webhook's latest deliveries (newest first), each with its tries and the
+         *     receiver's answers.
+         */
+        get: operations["api_v1_projects_webhooks_deliveries_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/webhooks/{webhook_id}/test/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Send a test event (``webhook.test``) to this webhook now; 202 with its delivery. */
+        post: operations["api_v1_projects_webhooks_test_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Staff only (403 for anybody else): workers, queues with their lengths, and the jobs
+         *     queued or running. Takes about a second (the workers are asked each time).
+         */
+        get: operations["api_v1_system_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1056,6 +1341,27 @@ export interface components {
             image_ids?: number[];
             filter?: components["schemas"]["ImageFilterRequest"];
         };
+        /** @description A canary under way: its version answers ``percent`` % of the requests. */
+        Candidate: {
+            mode: components["schemas"]["RolloutModeEnum"];
+            model_version: number;
+            model_version_number: number;
+            percent: number;
+            /** Format: date-time */
+            since: string;
+            /** @description Logged predictions each version gave since the canary started. */
+            predictions: components["schemas"]["CandidatePredictions"];
+        };
+        CandidateInputRequest: {
+            model_version: number;
+            mode: components["schemas"]["RolloutModeEnum"];
+            /** @description The share of the requests the candidate answers. */
+            percent: number;
+        };
+        CandidatePredictions: {
+            candidate: number;
+            live: number;
+        };
         ClassMetrics: {
             /** Format: double */
             precision: number;
@@ -1080,6 +1386,25 @@ export interface components {
             id: number;
             size: number;
             sample: number[];
+        };
+        CompareSide: {
+            id: number;
+            number: number;
+            mode: components["schemas"]["TrainingModeEnum"];
+            evaluated_on: string;
+            /** @description Images this version was tested on. */
+            held_out: number;
+            /** Format: double */
+            accuracy: number;
+            /** Format: double */
+            accuracy_low: number;
+            /** Format: double */
+            accuracy_high: number;
+            /** Format: double */
+            macro_f1: number;
+            correct: number;
+            /** @description Rows: true label; columns: predicted label; both in `labels` order. */
+            confusion_matrix: number[][];
         };
         Confusion: {
             status: components["schemas"]["HealthReportStatusEnum"];
@@ -1161,6 +1486,40 @@ export interface components {
             high: number;
             images: number;
         };
+        DataDiff: {
+            a: components["schemas"]["DataVersion"];
+            b: components["schemas"]["DataVersion"];
+            same_data: boolean;
+            /** @description Whole counts (each list shows its first 1000). */
+            counts: components["schemas"]["DiffCounts"];
+            added: number[];
+            removed: number[];
+            relabelled: components["schemas"]["ImageChange"][];
+            /** @description Images moved between splits. */
+            moved: components["schemas"]["ImageChange"][];
+            /** @description False when a version predates recorded parameters: only mode and backbone are compared then. */
+            parameters_recorded: boolean;
+            /** @description The parameters that changed. */
+            parameters: components["schemas"]["ParameterChange"][];
+        };
+        DataVersion: {
+            id: number;
+            number: number;
+            mode: components["schemas"]["TrainingModeEnum"];
+            backbone: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Images in the version's snapshot. */
+            images: number;
+            /** @description SHA-256 of the snapshot (ids, labels, splits). */
+            data_hash: string;
+            /** @description SHA-256 of the snapshot and every parameter (null: parameters not recorded). */
+            training_hash: string | null;
+            /** @description Every training parameter by name (mode, backbone, quick.l2, finetune.epochs, ...); {} for versions trained before they were recorded. */
+            parameters: {
+                [key: string]: number | string | boolean | number[];
+            };
+        };
         DatasetStats: {
             total: number;
             labeled: number;
@@ -1176,6 +1535,28 @@ export interface components {
             code: string;
             message: string;
         };
+        /** @description One change of the served version: when, who, from which version to which, why. */
+        DeploymentChange: {
+            id: number;
+            /** Format: date-time */
+            created_at: string;
+            reason: components["schemas"]["DeploymentChangeReasonEnum"];
+            /** @description null: the first version served. */
+            from_version: number | null;
+            from_number: number | null;
+            /** @description null: the version was deleted. */
+            to_version: number | null;
+            to_number: number;
+            changed_by?: string | null;
+        };
+        /**
+         * @description * `deploy` - Deployed
+         *     * `manual` - Switched by hand
+         *     * `promotion` - Candidate promoted
+         *     * `rollback` - Rolled back
+         * @enum {string}
+         */
+        DeploymentChangeReasonEnum: "deploy" | "manual" | "promotion" | "rollback";
         DeploymentCreateRequest: {
             model_version: number;
             name?: string;
@@ -1187,6 +1568,13 @@ export interface components {
             store_images?: boolean;
             /** @description At most N requests per second, minute, hour or day, e.g. 60/min. */
             rate_limit?: string;
+            /**
+             * @description Serve the version as trained ("fp32", the default) or its quantized copy ("int8": smaller and faster; only for versions that have one).
+             *
+             *     * `fp32` - fp32 (float, as trained)
+             *     * `int8` - int8 (quantized)
+             */
+            precision?: components["schemas"]["DeploymentPrecisionEnum"];
         };
         DeploymentOutput: {
             id: number;
@@ -1200,10 +1588,30 @@ export interface components {
             threshold: number;
             store_images: boolean;
             rate_limit: string;
+            /**
+             * @description Which of the version's graphs serves: fp32 (as trained) or int8.
+             *
+             *     * `fp32` - fp32 (float, as trained)
+             *     * `int8` - int8 (quantized)
+             */
+            precision: components["schemas"]["DeploymentPrecisionEnum"];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            readonly candidate: components["schemas"]["Candidate"] | null;
+        };
+        /**
+         * @description * `fp32` - fp32 (float, as trained)
+         *     * `int8` - int8 (quantized)
+         * @enum {string}
+         */
+        DeploymentPrecisionEnum: "fp32" | "int8";
+        DiffCounts: {
+            added: number;
+            removed: number;
+            relabelled: number;
+            moved: number;
         };
         DismissInputRequest: {
             image: number;
@@ -1222,6 +1630,23 @@ export interface components {
         };
         /** @enum {string} */
         EmbeddingsStatusEnum: "none" | "partial" | "ready";
+        /**
+         * @description * `held_out` - held_out
+         *     * `train` - train
+         * @enum {string}
+         */
+        EvaluatedOnEnum: "held_out" | "train";
+        /**
+         * @description * `training.succeeded` - training.succeeded
+         *     * `training.failed` - training.failed
+         *     * `batch.succeeded` - batch.succeeded
+         *     * `batch.failed` - batch.failed
+         *     * `drift.alert` - drift.alert
+         *     * `deployment.changed` - deployment.changed
+         *     * `candidate.report` - candidate.report
+         * @enum {string}
+         */
+        EventsEnum: "training.succeeded" | "training.failed" | "batch.succeeded" | "batch.failed" | "drift.alert" | "deployment.changed" | "candidate.report";
         Health: {
             status: string;
             database: string;
@@ -1271,6 +1696,11 @@ export interface components {
             accuracy?: number | null;
             /** Format: double */
             val_accuracy?: number | null;
+        };
+        ImageChange: {
+            image: number;
+            from: string | null;
+            to: string | null;
         };
         /** @description The image list's filters (documentation of ``filter``). */
         ImageFilterRequest: {
@@ -1417,6 +1847,44 @@ export interface components {
             skipped: components["schemas"]["ReportSkipped"][];
         };
         /**
+         * @description The quantized copy's figures, with the fp32 graph's measured beside them the same
+         *     way; only ``error`` when quantization failed (the fp32 model serves regardless).
+         */
+        Int8Metrics: {
+            /** Format: double */
+            accuracy?: number;
+            /** Format: double */
+            macro_f1?: number;
+            size_bytes?: number;
+            /**
+             * Format: double
+             * @description Median, one image.
+             */
+            latency_ms?: number;
+            /**
+             * Format: double
+             * @description Images per second in batches of 8, one core.
+             */
+            throughput_per_s?: number;
+            threads?: number;
+            fp32?: components["schemas"]["RuntimeFigures"];
+            format?: string;
+            calibration_images?: number;
+            evaluated_images?: number;
+            evaluated_on?: components["schemas"]["EvaluatedOnEnum"];
+            /** Format: double */
+            agreement?: number | null;
+            /** Format: double */
+            seconds?: number;
+            error?: string;
+            status?: components["schemas"]["Int8MetricsStatusEnum"];
+        };
+        /**
+         * @description * `compressing` - compressing
+         * @enum {string}
+         */
+        Int8MetricsStatusEnum: "compressing";
+        /**
          * @description * `label` - label
          *     * `outlier` - outlier
          *     * `duplicate` - duplicate
@@ -1466,12 +1934,34 @@ export interface components {
              * @description 0..1: how likely the label is wrong.
              */
             score: number;
+            /** @description The 5 nearest labelled images, most similar first (the first 600 flagged images of a report carry them). */
+            neighbours?: components["schemas"]["Neighbour"][];
         };
         LabelOutput: {
             id: number;
             name: string;
             color: string;
             image_count?: number;
+        };
+        LabelRecall: {
+            label: string;
+            images: number;
+            /** Format: double */
+            a_recall: number;
+            /** Format: double */
+            b_recall: number;
+            /**
+             * Format: double
+             * @description b_recall - a_recall.
+             */
+            delta: number;
+            /**
+             * Format: double
+             * @description 95 % interval of delta (Newcombe, paired).
+             */
+            low: number;
+            /** Format: double */
+            high: number;
         };
         LabelScore: {
             label: string;
@@ -1525,6 +2015,16 @@ export interface components {
             username: string;
             email: string;
             signup_enabled: boolean;
+            is_staff: boolean;
+        };
+        MetadataColumn: {
+            key: string;
+            images: number;
+            values: components["schemas"]["MetadataValue"][];
+            truncated: boolean;
+        };
+        MetadataColumnList: {
+            columns: components["schemas"]["MetadataColumn"][];
         };
         MetadataReport: {
             matched_by: components["schemas"]["MatchedByEnum"];
@@ -1539,12 +2039,35 @@ export interface components {
             /** Format: binary */
             file: string;
         };
+        MetadataValue: {
+            value: string;
+            count: number;
+        };
         Misclassified: {
             id: number;
             true: string;
             predicted: string;
             /** Format: double */
             confidence: number;
+        };
+        ModelCompare: {
+            /** @description Test images both versions share. */
+            images: number;
+            labels: string[];
+            a: components["schemas"]["CompareSide"];
+            b: components["schemas"]["CompareSide"];
+            per_label: components["schemas"]["LabelRecall"][];
+            /**
+             * Format: double
+             * @description McNemar's exact test, two-sided.
+             */
+            mcnemar_p: number;
+            /** @description Images a got wrong and b right. */
+            fixed: number[];
+            /** @description Images a got right and b wrong. */
+            broken: number[];
+            /** @description Shared test images left out because their label changed in between. */
+            relabelled_excluded: number;
         };
         ModelVersionDetail: {
             id: number;
@@ -1554,17 +2077,26 @@ export interface components {
             mode: components["schemas"]["TrainingModeEnum"];
             labels: string[];
             metrics: components["schemas"]["TrainingMetrics"];
+            data_hash: string;
+            /** @description Every training parameter by name (mode, backbone, quick.l2, finetune.epochs, ...); {} for versions trained before they were recorded. */
+            parameters: {
+                [key: string]: number | string | boolean | number[];
+            };
             training_job: number | null;
             /** Format: date-time */
             created_at: string;
-            /** @description Absolute links to the model's files (model: fine-tuned only). */
+            /** @description Absolute links to the model's files (model: fine-tuned only; int8: versions quantized at training) and to the export bundle (a zip). */
             readonly downloads: {
                 /** Format: uri */
                 onnx?: string;
                 /** Format: uri */
+                int8?: string;
+                /** Format: uri */
                 head?: string;
                 /** Format: uri */
                 model?: string;
+                /** Format: uri */
+                bundle?: string;
             };
             snapshot: components["schemas"]["SnapshotEntry"][];
         };
@@ -1576,17 +2108,26 @@ export interface components {
             mode: components["schemas"]["TrainingModeEnum"];
             labels: string[];
             metrics: components["schemas"]["TrainingMetrics"];
+            data_hash: string;
+            /** @description Every training parameter by name (mode, backbone, quick.l2, finetune.epochs, ...); {} for versions trained before they were recorded. */
+            parameters: {
+                [key: string]: number | string | boolean | number[];
+            };
             training_job: number | null;
             /** Format: date-time */
             created_at: string;
-            /** @description Absolute links to the model's files (model: fine-tuned only). */
+            /** @description Absolute links to the model's files (model: fine-tuned only; int8: versions quantized at training) and to the export bundle (a zip). */
             readonly downloads: {
                 /** Format: uri */
                 onnx?: string;
                 /** Format: uri */
+                int8?: string;
+                /** Format: uri */
                 head?: string;
                 /** Format: uri */
                 model?: string;
+                /** Format: uri */
+                bundle?: string;
             };
         };
         ModelVersionSummary: {
@@ -1597,6 +2138,7 @@ export interface components {
             labels: string[];
             /** Format: double */
             readonly accuracy: number | null;
+            readonly precisions: components["schemas"]["DeploymentPrecisionEnum"][];
             /** Format: date-time */
             created_at: string;
         };
@@ -1606,6 +2148,19 @@ export interface components {
             similarity: number;
             /** @description One image is in the test split, the other not: the test score is inflated. */
             cross_split: boolean;
+            /** @description Of the first image, its twin left out. The 5 nearest labelled images, most similar first (the first 600 flagged images of a report carry them). */
+            neighbours?: components["schemas"]["Neighbour"][];
+        };
+        /** @description One of the nearest labelled images in embedding space: why the image was flagged. */
+        Neighbour: {
+            image: number;
+            /** @description Its label now (null: removed). */
+            label: string | null;
+            /**
+             * Format: double
+             * @description Cosine similarity of the embeddings, -1..1.
+             */
+            similarity: number;
         };
         NewApiKey: {
             id: string;
@@ -1629,6 +2184,23 @@ export interface components {
              * @description Mean cosine distance to the 5 nearest images.
              */
             score: number;
+            /** @description The 5 nearest labelled images, most similar first (the first 600 flagged images of a report carry them). */
+            neighbours?: components["schemas"]["Neighbour"][];
+        };
+        PaginatedDeploymentChangeList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["DeploymentChange"][];
         };
         PaginatedDeploymentOutputList: {
             /** @example 123 */
@@ -1750,6 +2322,11 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["TrainingJobOutput"][];
         };
+        ParameterChange: {
+            name: string;
+            a: unknown;
+            b: unknown;
+        };
         PatchedDeploymentUpdateRequest: {
             model_version?: number;
             name?: string;
@@ -1761,6 +2338,13 @@ export interface components {
             store_images?: boolean;
             /** @description At most N requests per second, minute, hour or day, e.g. 60/min. */
             rate_limit?: string;
+            /**
+             * @description Serve the version as trained ("fp32", the default) or its quantized copy ("int8": smaller and faster; only for versions that have one).
+             *
+             *     * `fp32` - fp32 (float, as trained)
+             *     * `int8` - int8 (quantized)
+             */
+            precision?: components["schemas"]["DeploymentPrecisionEnum"];
         };
         PatchedImageUpdateRequest: {
             label?: string | null;
@@ -1780,6 +2364,20 @@ export interface components {
             target_metric?: components["schemas"]["TargetMetricEnum"];
             /** Format: double */
             target_value?: number;
+        };
+        PatchedWebhookUpdateRequest: {
+            url?: string;
+            events?: components["schemas"]["EventsEnum"][];
+            kind?: components["schemas"]["WebhookKindEnum"];
+            active?: boolean;
+        };
+        PenaltyScore: {
+            /** Format: double */
+            l2: number;
+            /** Format: double */
+            cv_log_loss: number;
+            /** Format: double */
+            cv_accuracy: number;
         };
         /** @description The answer for one image. */
         PredictionAnswer: {
@@ -1805,12 +2403,20 @@ export interface components {
             ood_score: number | null;
             /** Format: double */
             latency_ms: number;
+            /**
+             * @description The graph that answered: fp32 or int8.
+             *
+             *     * `fp32` - fp32 (float, as trained)
+             *     * `int8` - int8 (quantized)
+             */
+            precision: components["schemas"]["DeploymentPrecisionEnum"];
         };
         /** @description The answer for several images (``images`` / ``images_base64``), in input order. */
         PredictionBatchAnswer: {
             deployment: string;
             model_version: number;
             model_version_number: number;
+            precision: components["schemas"]["DeploymentPrecisionEnum"];
             /** Format: double */
             latency_ms: number;
             results: components["schemas"]["PredictionAnswer"][];
@@ -1899,12 +2505,13 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
-        /**
-         * @description * `uncertain` - uncertain
-         *     * `random` - random
-         * @enum {string}
-         */
-        ReasonEnum: "uncertain" | "random";
+        /** @description The L2 penalty chosen by cross-validation (lowest out-of-sample log-loss). */
+        Regularisation: {
+            /** Format: double */
+            l2: number;
+            folds: number;
+            scores: components["schemas"]["PenaltyScore"][];
+        };
         ReportCreated: {
             id: number;
             filename: string;
@@ -1922,6 +2529,30 @@ export interface components {
         ReportSkipped: {
             filename: string;
             reason: string;
+        };
+        /**
+         * @description * `canary` - canary
+         * @enum {string}
+         */
+        RolloutModeEnum: "canary";
+        /** @description One graph (fp32 or int8) measured on the held-out images and timed on one thread. */
+        RuntimeFigures: {
+            /** Format: double */
+            accuracy?: number;
+            /** Format: double */
+            macro_f1?: number;
+            size_bytes?: number;
+            /**
+             * Format: double
+             * @description Median, one image.
+             */
+            latency_ms?: number;
+            /**
+             * Format: double
+             * @description Images per second in batches of 8, one core.
+             */
+            throughput_per_s?: number;
+            threads?: number;
         };
         Session: {
             authenticated: boolean;
@@ -1974,13 +2605,27 @@ export interface components {
         SplitEnum: "train" | "val" | "test";
         Suggestion: {
             image: number;
-            predicted: string;
+            predicted: string | null;
             /** Format: double */
-            confidence: number;
-            reason: components["schemas"]["ReasonEnum"];
+            confidence: number | null;
+            reason: components["schemas"]["SuggestionReasonEnum"];
+            group_size?: number;
         };
         SuggestionList: {
             results: components["schemas"]["Suggestion"][];
+        };
+        /**
+         * @description * `typical` - typical
+         *     * `uncertain` - uncertain
+         *     * `random` - random
+         * @enum {string}
+         */
+        SuggestionReasonEnum: "typical" | "uncertain" | "random";
+        System: {
+            health: components["schemas"]["_HealthPart"];
+            workers: components["schemas"]["_Worker"][];
+            queues: components["schemas"]["_Queue"][] | null;
+            jobs: components["schemas"]["_ActiveJob"][];
         };
         Target: {
             metric: string;
@@ -2006,7 +2651,7 @@ export interface components {
             token: string;
         };
         /** @enum {string} */
-        TrainingJobCreateModeEnum: "quick" | "finetune";
+        TrainingJobCreateModeEnum: "fast" | "quick" | "accurate" | "finetune";
         TrainingJobCreateRequest: {
             /** @default quick */
             mode?: components["schemas"]["TrainingJobCreateModeEnum"];
@@ -2088,13 +2733,17 @@ export interface components {
             kept_probe?: boolean;
             /** Format: double */
             eta_seconds?: number;
+            int8?: components["schemas"]["Int8Metrics"];
+            cv_accuracy?: components["schemas"]["CvAccuracy"];
+            regularisation?: components["schemas"]["Regularisation"];
         };
         /**
-         * @description * `quick` - Quick (frozen backbone)
+         * @description * `quick` - Fast (frozen EfficientNet-Lite0 or the project's backbone)
+         *     * `accurate` - Accurate (frozen EfficientNet-Lite2)
          *     * `finetune` - Fine-tune
          * @enum {string}
          */
-        TrainingModeEnum: "quick" | "finetune";
+        TrainingModeEnum: "quick" | "accurate" | "finetune";
         User: {
             id: number;
             username: string;
@@ -2106,6 +2755,95 @@ export interface components {
          * @enum {string}
          */
         UserLabelSourceEnum: "user" | "suggestion";
+        WebhookAttempt: {
+            attempt: number;
+            status_code: number | null;
+            error: string;
+            /** Format: double */
+            duration_ms: number;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            finished_at: string;
+        };
+        WebhookCreated: {
+            id: number;
+            url: string;
+            kind: components["schemas"]["WebhookKindEnum"];
+            events: components["schemas"]["EventsEnum"][];
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description Shown in this answer only: keep it now. */
+            secret: string;
+        };
+        WebhookDelivery: {
+            id: number;
+            /** Format: uuid */
+            event_id: string;
+            event_type: string;
+            status: string;
+            attempts: number;
+            response_status: number | null;
+            error: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            finished_at: string | null;
+            tries?: components["schemas"]["WebhookAttempt"][];
+        };
+        WebhookInputRequest: {
+            url: string;
+            events: components["schemas"]["EventsEnum"][];
+            /** @default generic */
+            kind?: components["schemas"]["WebhookKindEnum"];
+        };
+        /**
+         * @description * `generic` - Signed JSON
+         *     * `slack` - Slack incoming webhook
+         * @enum {string}
+         */
+        WebhookKindEnum: "generic" | "slack";
+        WebhookOutput: {
+            id: number;
+            url: string;
+            kind: components["schemas"]["WebhookKindEnum"];
+            events: components["schemas"]["EventsEnum"][];
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        _ActiveJob: {
+            kind: string;
+            id: number;
+            status: string;
+            worker: string;
+            attempts: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at: string | null;
+            /** Format: date-time */
+            heartbeat_at: string | null;
+        };
+        _HealthPart: {
+            status: string;
+            database: string;
+            broker: string;
+            workers: number;
+        };
+        _Queue: {
+            name: string;
+            length: number;
+        };
+        _Worker: {
+            name: string;
+            queues: string[];
+        };
     };
     responses: never;
     parameters: never;
@@ -2333,6 +3071,121 @@ export interface operations {
             };
         };
     };
+    api_v1_deployments_candidate_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Candidate"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_candidate_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CandidateInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["CandidateInputRequest"];
+                "multipart/form-data": components["schemas"]["CandidateInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Candidate"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_candidate_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    api_v1_deployments_candidate_promote_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOutput"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_history_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedDeploymentChangeList"];
+                };
+            };
+        };
+    };
     api_v1_deployments_keys_list: {
         parameters: {
             query?: never;
@@ -2509,6 +3362,27 @@ export interface operations {
             };
         };
     };
+    api_v1_deployments_rollback_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOutput"];
+                };
+            };
+        };
+    };
     api_v1_deployments_try_create: {
         parameters: {
             query?: never;
@@ -2673,10 +3547,54 @@ export interface operations {
             };
         };
     };
+    api_v1_models_compare_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                other_id: number;
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelCompare"];
+                };
+            };
+        };
+    };
+    api_v1_models_data_diff_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                other_id: number;
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataDiff"];
+                };
+            };
+        };
+    };
     api_v1_models_download_retrieve: {
         parameters: {
             query: {
-                file: "head" | "model" | "onnx";
+                file: "head" | "int8" | "model" | "onnx";
             };
             header?: never;
             path: {
@@ -2692,6 +3610,27 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                };
+            };
+        };
+    };
+    api_v1_models_export_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
                 };
             };
         };
@@ -3440,6 +4379,27 @@ export interface operations {
             };
         };
     };
+    api_v1_projects_metadata_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataColumnList"];
+                };
+            };
+        };
+    };
     api_v1_projects_metadata_create: {
         parameters: {
             query?: never;
@@ -3609,6 +4569,188 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TrainingJobDetail"];
+                };
+            };
+        };
+    };
+    api_v1_projects_webhooks_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookOutput"][];
+                };
+            };
+        };
+    };
+    api_v1_projects_webhooks_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["WebhookInputRequest"];
+                "multipart/form-data": components["schemas"]["WebhookInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+        };
+    };
+    api_v1_projects_webhooks_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookOutput"];
+                };
+            };
+        };
+    };
+    api_v1_projects_webhooks_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    api_v1_projects_webhooks_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedWebhookUpdateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedWebhookUpdateRequest"];
+                "multipart/form-data": components["schemas"]["PatchedWebhookUpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookOutput"];
+                };
+            };
+        };
+    };
+    api_v1_projects_webhooks_deliveries_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"][];
+                };
+            };
+        };
+    };
+    api_v1_projects_webhooks_test_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+        };
+    };
+    api_v1_system_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["System"];
                 };
             };
         };

@@ -36,6 +36,8 @@ export interface ImageFilter {
   split?: string;
   /** Part of the file name, any case. */
   filename?: string;
+  /** Metadata columns (attached from a CSV) and the value each must have, exactly. */
+  meta?: Record<string, string>;
 }
 
 export type JobStatus = Schemas["JobStatusEnum"];
@@ -78,9 +80,17 @@ export type ModelMetrics = Schemas["TrainingMetrics"];
 /** A model version as the list answers it; the detail adds its `snapshot`. */
 export type ModelVersion = Schemas["ModelVersionOutput"] & Partial<Pick<Schemas["ModelVersionDetail"], "snapshot">>;
 export type ModelVersionSummary = Schemas["ModelVersionSummary"];
+export type ModelCompare = Schemas["ModelCompare"];
+export type LabelRecall = Schemas["LabelRecall"];
+export type DataDiff = Schemas["DataDiff"];
 
 export type Deployment = Schemas["DeploymentOutput"];
 export type DeploymentUpdate = Schemas["PatchedDeploymentUpdateRequest"];
+export type DeploymentCreate = Schemas["DeploymentCreateRequest"];
+export type Precision = Schemas["DeploymentPrecisionEnum"];
+export type Int8Metrics = Schemas["Int8Metrics"];
+export type DeploymentChange = Schemas["DeploymentChange"];
+export type Candidate = Schemas["Candidate"];
 export type ApiKey = Schemas["ApiKeyOutput"];
 export type NewApiKey = Schemas["NewApiKey"];
 

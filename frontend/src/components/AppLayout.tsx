@@ -11,7 +11,7 @@ import {
   Tooltip,
   UnstyledButton,
 } from "@mantine/core";
-import { IconBook, IconChevronDown, IconFolders, IconLogout, IconPlus, IconUser } from "@tabler/icons-react";
+import { IconBook, IconChevronDown, IconFolders, IconLogout, IconPlus, IconServer, IconUser } from "@tabler/icons-react";
 import { Link, Outlet, useMatch, useNavigate } from "react-router";
 import { useHealth, useLogout, useMe, useProjects } from "../api/hooks";
 import { Logo } from "./Logo";
@@ -141,6 +141,11 @@ export function AppLayout() {
                   <Menu.Item component="a" href="/api/docs/" target="_blank" leftSection={<IconUser size={16} />}>
                     API reference
                   </Menu.Item>
+                  {me.data?.is_staff && (
+                    <Menu.Item component={Link} to="/system" leftSection={<IconServer size={16} />} data-testid="nav-system">
+                      System
+                    </Menu.Item>
+                  )}
                   <Menu.Divider />
                   <Menu.Item
                     color="red"

@@ -62,6 +62,9 @@ describe("format", () => {
     expect(backboneName("resnet18")).toBe("resnet18");
     expect(evaluatedOnText("test", 12)).toBe("measured on 12 images of the test split");
     expect(evaluatedOnText("val (held out from train)", 1)).toBe("measured on 1 image held out from training");
+    expect(evaluatedOnText("cross-validation", 40)).toBe(
+      "measured by cross-validation on 40 images, each scored by a model that never saw it",
+    );
     expect(evaluatedOnText(undefined, undefined)).toBe("");
   });
 

@@ -40,7 +40,11 @@ export function formatLoss(value: number | null | undefined): string {
   return String(Number(value.toPrecision(2)));
 }
 
-const BACKBONES: Record<string, string> = { efficientnet_lite0: "EfficientNet-Lite0" };
+const BACKBONES: Record<string, string> = {
+  efficientnet_lite0: "EfficientNet-Lite0",
+  efficientnet_lite1: "EfficientNet-Lite1",
+  efficientnet_lite2: "EfficientNet-Lite2",
+};
 export function backboneName(name: string | null | undefined): string {
   if (!name) return DASH;
   return BACKBONES[name] ?? name;
@@ -52,6 +56,8 @@ export function evaluatedOnText(evaluatedOn: string | null | undefined, count: n
   const images = n === null ? "images" : n === 1 ? "1 image" : `${formatNumber(n)} images`;
   if (evaluatedOn === "test") return `measured on ${images} of the test split`;
   if (evaluatedOn === "val") return `measured on ${images} of the validation split`;
+  // Quick mode with no test images: each image scored by a model trained without it.
+  if (evaluatedOn === "cross-validation") return `measured by cross-validation on ${images}, each scored by a model that never saw it`;
   if (evaluatedOn) return `measured on ${images} held out from training`;
   return n === null ? "" : `measured on ${images} it never saw`;
 }

@@ -4,7 +4,7 @@ import { orderUncertainFirst } from "../pages/deploy/PredictionLog";
 import type { PredictionLogEntry } from "../api/types";
 import { heatColor, misclassifiedIn, parseCell, rowNormalize } from "./confusion";
 import { absoluteUrl, curlSnippet, fetchSnippet, pythonSnippet } from "./snippets";
-import { historySeries } from "./training";
+import { historySeries, modeRecord } from "./training";
 
 describe("snippets", () => {
   const url = "http://127.0.0.1:8000/api/v1/predict/ants-1/";
@@ -127,5 +127,20 @@ describe("new project labels", () => {
     const { mergeLabels } = await import("../pages/projects/NewProjectModal");
     expect(mergeLabels(["ants"], "bees, wasps,")).toEqual(["ants", "bees", "wasps"]);
     expect(mergeLabels(["ants", "Ants"], " ")).toEqual(["ants"]);
+  });
+});
+
+describe("modeRecord", () => {
+  it("reads the newest succeeded run of the mode and ignores the others", () => {
+    const jobs = [
+      { mode: "accurate", status: "failed", metrics: {} },
+      { mode: "quick", status: "succeeded", metrics: { accuracy: 0.93, seconds: 4.2 } },
+      { mode: "accurate", status: "succeeded", metrics: { accuracy: 0.96, seconds: 31 } },
+      { mode: "quick", status: "succeeded", metrics: { accuracy: 0.9, seconds: 5 } },
+    ];
+    expect(modeRecord(jobs, "quick")).toEqual({ accuracy: 0.93, seconds: 4.2 });
+    expect(modeRecord(jobs, "accurate")).toEqual({ accuracy: 0.96, seconds: 31 });
+    expect(modeRecord(jobs, "finetune")).toBeNull();
+    expect(modeRecord(undefined, "quick")).toBeNull();
   });
 });

@@ -57,3 +57,19 @@ export function historySeries(history: HistoryPoint[] | undefined | null): {
     xLabel: bySteps ? "Step" : "Epoch",
   };
 }
+
+/** What the project's own last finished run of a mode measured: its accuracy and how long
+ * it took (null when the mode never succeeded here). Jobs come newest first. */
+export interface ModeRecord {
+  accuracy: number | null;
+  seconds: number | null;
+}
+
+export function modeRecord(
+  jobs: ReadonlyArray<{ mode: string; status: string; metrics?: Record<string, unknown> | null }> | undefined,
+  mode: string,
+): ModeRecord | null {
+  const job = jobs?.find((j) => j.mode === mode && j.status === "succeeded");
+  if (!job) return null;
+  return { accuracy: finite(job.metrics?.accuracy) ?? null, seconds: finite(job.metrics?.seconds) ?? null };
+}

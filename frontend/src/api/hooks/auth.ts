@@ -1,7 +1,7 @@
 /** Who is signed in: log in, sign up, log out; and the platform's health. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { ApiError, apiClient, call } from "../client";
-import type { User } from "../types";
+import type { Me, User } from "../types";
 import { keys, mutationMeta, type MutationOptions } from "./keys";
 
 /** The logged-in user, or null when nobody is. Asked of /auth/session/, which answers 200
@@ -9,7 +9,7 @@ import { keys, mutationMeta, type MutationOptions } from "./keys";
 export function useMe() {
   return useQuery({
     queryKey: keys.me,
-    queryFn: async ({ signal }): Promise<User | null> => {
+    queryFn: async ({ signal }): Promise<(User & Partial<Pick<Me, "is_staff">>) | null> => {
       try {
         const session = await call(apiClient.GET("/api/v1/auth/session/", { signal }));
         return session.authenticated && session.user ? session.user : null;

@@ -2,7 +2,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { rows } from "../adapters";
 import { apiClient, call } from "../client";
-import type { AddedToDataset, ApiKey, Deployment, DeploymentUpdate, NewApiKey, PredictionResult } from "../types";
+import type { AddedToDataset, ApiKey, Candidate, Deployment, DeploymentCreate, DeploymentUpdate, NewApiKey, PredictionResult } from "../types";
 import { keys, mutationMeta, type MutationOptions } from "./keys";
 
 function slugPath(slug: string) {
@@ -22,7 +22,7 @@ export function useDeployments(projectId: number) {
 export function useDeploymentCreate(projectId: number, options: MutationOptions<Deployment> = {}) {
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: (body: { model_version: number; name?: string }) =>
+    mutationFn: (body: DeploymentCreate) =>
       call(apiClient.POST("/api/v1/projects/{project_id}/deployments/", { params: { path: { project_id: projectId } }, body })),
     onSuccess: (deployment) => {
       queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
@@ -41,6 +41,7 @@ export function useDeploymentUpdate(
     mutationFn: (body: DeploymentUpdate) => call(apiClient.PATCH("/api/v1/deployments/{slug}/", { ...slugPath(slug), body })),
     onSuccess: (deployment, body) => {
       queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
+      queryClient.invalidateQueries({ queryKey: keys.deploymentHistory(slug) });
       options.onSuccess?.(deployment, body);
     },
   });
@@ -53,6 +54,31 @@ export function useDeploymentDelete(projectId: number, slug: string, options: Mu
     onSuccess: () => {
       options.onSuccess?.(null);
       queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
+    },
+  });
+}
+
+/** Every change of the version the deployment serves, newest first. */
+export function useDeploymentHistory(slug: string) {
+  return useQuery({
+    queryKey: keys.deploymentHistory(slug),
+    queryFn: async () =>
+      rows(
+        await call(apiClient.GET("/api/v1/deployments/{slug}/history/", slugPath(slug))),
+      ),
+  });
+}
+
+/** Serve again the version served before the last change. */
+export function useDeploymentRollback(projectId: number, slug: string, options: MutationOptions<Deployment> = {}) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: () => call(apiClient.POST("/api/v1/deployments/{slug}/rollback/", slugPath(slug))),
+    meta: mutationMeta(options),
+    onSuccess: (deployment) => {
+      queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
+      queryClient.invalidateQueries({ queryKey: keys.deploymentHistory(slug) });
+      options.onSuccess?.(deployment);
     },
   });
 }
@@ -151,6 +177,47 @@ export function usePredictionAddToDataset(
       queryClient.invalidateQueries({ queryKey: keys.predictionLog(slug) });
       queryClient.invalidateQueries({ queryKey: keys.images(projectId) });
       queryClient.invalidateQueries({ queryKey: keys.stats(projectId) });
+    },
+  });
+}
+
+/** Start (or change) a canary: the candidate answers `percent` % of the requests. */
+export function useCandidateSet(projectId: number, slug: string, options: MutationOptions<Candidate> = {}) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: { model_version: number; percent: number }) =>
+      call(apiClient.PUT("/api/v1/deployments/{slug}/candidate/", { ...slugPath(slug), body: { ...body, mode: "canary" } })),
+    meta: mutationMeta(options),
+    onSuccess: (candidate) => {
+      queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
+      options.onSuccess?.(candidate);
+    },
+  });
+}
+
+/** Stop the canary: the live version answers every request again. */
+export function useCandidateStop(projectId: number, slug: string, options: MutationOptions<null> = {}) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: () => call(apiClient.DELETE("/api/v1/deployments/{slug}/candidate/", slugPath(slug))),
+    meta: mutationMeta(options),
+    onSuccess: () => {
+      queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
+      options.onSuccess?.(null);
+    },
+  });
+}
+
+/** The candidate becomes the live version (a promotion in the history). */
+export function useCandidatePromote(projectId: number, slug: string, options: MutationOptions<Deployment> = {}) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: () => call(apiClient.POST("/api/v1/deployments/{slug}/candidate/promote/", slugPath(slug))),
+    meta: mutationMeta(options),
+    onSuccess: (deployment) => {
+      queryClient.invalidateQueries({ queryKey: keys.deployments(projectId) });
+      queryClient.invalidateQueries({ queryKey: keys.deploymentHistory(slug) });
+      options.onSuccess?.(deployment);
     },
   });
 }

@@ -15,6 +15,7 @@ export type CvAccuracy = Schemas["CvAccuracy"];
 export type LabelIssue = Schemas["LabelIssue"];
 export type NearDuplicate = Schemas["NearDuplicate"];
 export type Outlier = Schemas["Outlier"];
+export type Neighbour = Schemas["Neighbour"];
 export type DismissKind = Schemas["DismissInputRequest"]["kind"];
 export type Suggestion = Schemas["Suggestion"];
 

@@ -12,6 +12,7 @@ import {
 import { useCallback, useRef } from "react";
 import { imageFilterQuery, imageTarget, normalizeStats, rows } from "../adapters";
 import { apiClient, call } from "../client";
+import type { components } from "../schema";
 import type { ImageFilter, ImageItem, ImageUpdate, Paginated } from "../types";
 import { keys, mutationMeta, type MutationOptions } from "./keys";
 
@@ -49,12 +50,27 @@ export async function imagesLabelRestore(projectId: number, previous: Map<number
   }
 }
 
+export type MetadataColumn = components["schemas"]["MetadataColumn"];
+
+/** Under the images' key: anything that changes images (a CSV, a delete) refreshes it. */
+export const metadataColumnsKey = (projectId: number) => [...keys.images(projectId), "metadata-columns"] as const;
+
+/** The metadata columns of the project's images with their values: the filter's choices. */
+export function useMetadataColumns(projectId: number) {
+  return useQuery({
+    queryKey: metadataColumnsKey(projectId),
+    queryFn: () =>
+      call(apiClient.GET("/api/v1/projects/{project_id}/metadata/", { params: { path: { project_id: projectId } } })),
+    select: (data) => data.columns,
+  });
+}
+
 /** Every image matching the filter, a page of 200 at a time as the grid scrolls. */
 export function useImagePages(projectId: number, filter: ImageFilter) {
   return useInfiniteQuery({
     queryKey: keys.imageList(projectId, filter),
     queryFn: ({ pageParam, signal }) => {
-      const { label, unlabeled, split, filename } = imageFilterQuery(filter);
+      const { label, unlabeled, split, filename, meta } = imageFilterQuery(filter);
       return call(
         apiClient.GET("/api/v1/projects/{project_id}/images/", {
           params: {
@@ -64,6 +80,7 @@ export function useImagePages(projectId: number, filter: ImageFilter) {
               unlabeled: unlabeled ? true : undefined,
               split: split as "train" | "val" | "test" | "none" | undefined,
               filename,
+              ...meta,
               page: pageParam,
               page_size: IMAGE_PAGE_SIZE,
             },

@@ -1,5 +1,6 @@
 /** Server state through TanStack Query: queries and the mutations beside them, per concern. */
 export * from "./auth";
+export * from "./compare";
 export * from "./deployments";
 export * from "./health";
 export * from "./images";

@@ -19,8 +19,11 @@ export const keys = {
   trainingJob: (id: number) => ["training-jobs", id] as const,
   models: (projectId: number) => ["projects", projectId, "models"] as const,
   model: (id: number) => ["models", id] as const,
+  compare: (a: number, b: number) => ["models", a, "compare", b] as const,
+  dataDiff: (a: number, b: number) => ["models", a, "data-diff", b] as const,
   deployments: (projectId: number) => ["projects", projectId, "deployments"] as const,
   apiKeys: (slug: string) => ["deployments", slug, "keys"] as const,
+  deploymentHistory: (slug: string) => ["deployments", slug, "history"] as const,
   predictionLog: (slug: string) => ["deployments", slug, "predictions"] as const,
   predictions: (slug: string, uncertain: boolean) => ["deployments", slug, "predictions", uncertain] as const,
 };

@@ -70,11 +70,17 @@ export function useTrainingFinished(projectId: number) {
   }, [projectId, queryClient]);
 }
 
+/** How often a version whose int8 copy is being made is read again. */
+const INT8_POLL_MS = 4000;
+
 export function useModels(projectId: number) {
   return useQuery({
     queryKey: keys.models(projectId),
     queryFn: async () =>
       rows(await call(apiClient.GET("/api/v1/projects/{project_id}/models/", { params: { path: { project_id: projectId } } }))),
+    // A version's int8 copy is made by its own job after training: look again until it is.
+    refetchInterval: (query) =>
+      query.state.data?.some((m) => m.metrics.int8?.status === "compressing") ? INT8_POLL_MS : false,
   });
 }
 
@@ -83,5 +89,6 @@ export function useModel(id: number | null) {
     queryKey: keys.model(id ?? -1),
     queryFn: () => call(apiClient.GET("/api/v1/models/{version_id}/", { params: { path: { version_id: id as number } } })),
     enabled: id !== null,
+    refetchInterval: (query) => (query.state.data?.metrics.int8?.status === "compressing" ? INT8_POLL_MS : false),
   });
 }

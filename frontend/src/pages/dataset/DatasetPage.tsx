@@ -41,6 +41,8 @@ import { LabelToolbar } from "./LabelToolbar";
 import { ShortcutsModal } from "./ShortcutsModal";
 import { UploadCard } from "./UploadCard";
 
+const META_PREFIX = "meta.";
+
 /** Upload, browse, filter and label a project's images (mouse or keyboard), one or many at a time. */
 export default function DatasetPage() {
   const { project } = useProjectContext();
@@ -51,16 +53,26 @@ export default function DatasetPage() {
   const unlabeled = params.get("unlabeled") === "true";
   const split = params.get("split") ?? "";
   const filename = (params.get("filename") ?? "").trim();
+  // meta.<column>=<value> in the URL, as the API takes it; a string so effects compare by value.
+  const metaKey = JSON.stringify(
+    [...params.entries()].filter(([k, v]) => k.startsWith(META_PREFIX) && k.length > META_PREFIX.length && v !== ""),
+  );
+  const meta = useMemo(
+    () => Object.fromEntries((JSON.parse(metaKey) as [string, string][]).map(([k, v]) => [k.slice(META_PREFIX.length), v])),
+    [metaKey],
+  );
+  const hasMeta = Object.keys(meta).length > 0;
   const filter: ImageFilter = useMemo(
     () => ({
       label: labelParam || undefined,
       unlabeled: unlabeled || undefined,
       split: split || undefined,
       filename: filename || undefined,
+      meta: hasMeta ? meta : undefined,
     }),
-    [labelParam, unlabeled, split, filename],
+    [labelParam, unlabeled, split, filename, meta, hasMeta],
   );
-  const filtered = Boolean(labelParam || unlabeled || split || filename);
+  const filtered = Boolean(labelParam || unlabeled || split || filename || hasMeta);
   const viewerParam = params.get("image");
   const viewerId = viewerParam && /^\d+$/.test(viewerParam) ? Number(viewerParam) : null;
 
@@ -88,7 +100,7 @@ export default function DatasetPage() {
   useEffect(() => {
     setSelection(EMPTY_SELECTION);
     setKb((s) => ({ ...s, focus: -1 }));
-  }, [labelParam, unlabeled, split, filename]);
+  }, [labelParam, unlabeled, split, filename, metaKey]);
   useEffect(() => setSelection((s) => selectionPrune(s, ids)), [ids]);
 
   const setParam = useCallback(
@@ -299,7 +311,15 @@ export default function DatasetPage() {
                 onRetry={() => pages.refetch()}
                 filtered={filtered}
                 unlabeled={unlabeled}
-                onShowAll={() => setParam({ label: null, unlabeled: null, split: null, filename: null })}
+                onShowAll={() =>
+                  setParam({
+                    label: null,
+                    unlabeled: null,
+                    split: null,
+                    filename: null,
+                    ...Object.fromEntries(Object.keys(meta).map((k) => [META_PREFIX + k, null])),
+                  })
+                }
                 onAddImages={() => setUploadOpen(true)}
                 grid={{
                   items,
@@ -328,8 +348,10 @@ export default function DatasetPage() {
               label={labelParam}
               unlabeled={unlabeled}
               split={split}
+              meta={meta}
               onFilter={setFilter}
               onSplit={(v) => setParam({ split: v || null, image: null })}
+              onMeta={(column, value) => setParam({ [META_PREFIX + column]: value, image: null })}
             />
             <ClassBalance projectId={projectId} />
           </Stack>

@@ -5,6 +5,7 @@ import { useDatasetRefresh, useLabelCreate } from "../../api/hooks";
 import type { DatasetStats, Label } from "../../api/types";
 import { formatNumber, labelColor } from "../../lib/format";
 import { notifySuccess } from "../../lib/notify";
+import { MetadataFilter } from "./MetadataFilter";
 
 const SPLIT_OPTIONS = [
   { value: "", label: "All splits" },
@@ -14,7 +15,7 @@ const SPLIT_OPTIONS = [
   { value: "none", label: "Not assigned" },
 ];
 
-/** Beside the grid: what to show (all, unlabeled, a label, a split), and a new label. */
+/** Beside the grid: what to show (all, unlabeled, a label, a split, metadata values), and a new label. */
 export function FilterSidebar({
   projectId,
   labels,
@@ -22,8 +23,10 @@ export function FilterSidebar({
   label,
   unlabeled,
   split,
+  meta,
   onFilter,
   onSplit,
+  onMeta,
 }: {
   projectId: number;
   labels: Label[];
@@ -32,8 +35,11 @@ export function FilterSidebar({
   label: string;
   unlabeled: boolean;
   split: string;
+  /** The metadata filter: column -> value. */
+  meta: Record<string, string>;
   onFilter: (filter: { label?: string; unlabeled?: boolean }) => void;
   onSplit: (split: string | null) => void;
+  onMeta: (column: string, value: string | null) => void;
 }) {
   const [newLabel, setNewLabel] = useState("");
   const refresh = useDatasetRefresh(projectId);
@@ -103,6 +109,7 @@ export function FilterSidebar({
         allowDeselect={false}
         data-testid="filter-split"
       />
+      <MetadataFilter projectId={projectId} meta={meta} onMeta={onMeta} />
       <form onSubmit={submitLabel}>
         <Group gap={6} mt="md" px="xs" wrap="nowrap" align="flex-end">
           <TextInput

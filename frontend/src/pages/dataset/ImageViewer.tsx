@@ -23,6 +23,31 @@ import type { ImageItem, Label } from "../../api/types";
 import { formatBytes, formatDateTime, formatRelative, labelColor, splitLabel } from "../../lib/format";
 import { ErrorState } from "../../components/States";
 
+/** The columns a CSV attached to the image (camera, site, date…), by name. */
+function Metadata({ metadata }: { metadata: Record<string, string> | undefined }) {
+  const entries = Object.entries(metadata ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length === 0) return null;
+  return (
+    <div>
+      <Text size="sm" fw={600} mb={6}>
+        Metadata
+      </Text>
+      <Table fz="xs" verticalSpacing={4} data-testid="viewer-metadata">
+        <Table.Tbody>
+          {entries.map(([key, value]) => (
+            <Table.Tr key={key} data-testid="viewer-metadata-row" data-key={key}>
+              <Table.Th w={90} style={{ wordBreak: "break-word" }}>
+                {key}
+              </Table.Th>
+              <Table.Td style={{ wordBreak: "break-word" }}>{value}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </div>
+  );
+}
+
 function History({ projectId, imageId }: { projectId: number; imageId: number }) {
   const history = useImageHistory(projectId, imageId);
   if (history.isPending) return <Loader size="xs" />;
@@ -239,6 +264,7 @@ export function ImageViewer(props: ImageViewerProps) {
                     </Table.Tr>
                   </Table.Tbody>
                 </Table>
+                <Metadata metadata={image.metadata} />
                 <div>
                   <Text size="sm" fw={600} mb={6}>
                     History

@@ -20,16 +20,27 @@ import {
 } from "@mantine/core";
 import { IconCheck, IconCopy, IconRocket, IconTrash } from "@tabler/icons-react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
-import { defaultDeployVersion } from "./versions";
+import { defaultDeployVersion, rollbackTarget } from "./versions";
 import { Link, useSearchParams } from "react-router";
-import { useDeploymentCreate, useDeploymentDelete, useDeploymentUpdate, useDeployments, useModels } from "../../api/hooks";
-import type { Deployment, ModelVersion } from "../../api/types";
+import {
+  useDeploymentCreate,
+  useDeploymentDelete,
+  useDeploymentHistory,
+  useDeploymentRollback,
+  useDeploymentUpdate,
+  useDeployments,
+  useModels,
+} from "../../api/hooks";
+import type { Deployment, ModelVersion, Precision } from "../../api/types";
 import { EmptyState, ErrorState, PageLoader } from "../../components/States";
 import { formatDateTime, formatPercent } from "../../lib/format";
 import { notifySuccess } from "../../lib/notify";
 import { absoluteUrl } from "../../lib/snippets";
 import { useProjectContext } from "../project/context";
 import { ApiKeys } from "./ApiKeys";
+import { Canary } from "./Canary";
+import { DeploymentHistory } from "./History";
+import { PrecisionControl, hasInt8 } from "./Precision";
 import { PredictionLog } from "./PredictionLog";
 import { Snippets } from "./Snippets";
 import { TryIt } from "./TryIt";
@@ -60,6 +71,9 @@ function NewDeployment({
     return id === null ? null : String(id);
   });
   const [name, setName] = useState("");
+  const [precision, setPrecision] = useState<Precision>("fp32");
+  const chosen = models.find((m) => String(m.id) === version);
+  const served: Precision = hasInt8(chosen) ? precision : "fp32";
   const create = useDeploymentCreate(projectId, {
     onSuccess: (d) => {
       notifySuccess(`The API answers at ${absoluteUrl(d.predict_url)}`, "Deployed");
@@ -69,7 +83,7 @@ function NewDeployment({
   });
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (version) create.mutate({ model_version: Number(version), name: name.trim() || undefined });
+    if (version) create.mutate({ model_version: Number(version), name: name.trim() || undefined, precision: served });
   };
   return (
     <form onSubmit={submit}>
@@ -92,6 +106,7 @@ function NewDeployment({
           w={220}
           data-testid="deploy-name"
         />
+        <PrecisionControl model={chosen} value={served} onChange={setPrecision} />
         <Button type="submit" leftSection={<IconRocket size={16} />} loading={create.isPending} data-testid="deploy-button">
           Deploy
         </Button>
@@ -111,14 +126,22 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
   useEffect(() => setThreshold(deployment.threshold), [deployment.threshold]);
 
   const current = models.find((m) => m.id === live.id);
-  const previous = current ? models.find((m) => m.number < current.number) : undefined;
+  // What was served before the last change (the history), not the previous number.
+  const history = useDeploymentHistory(deployment.slug);
+  const previous = rollbackTarget(history.data ?? []);
   const url = absoluteUrl(deployment.predict_url);
+  const rollback = useDeploymentRollback(projectId, deployment.slug, {
+    onSuccess: (d) => notifySuccess(`The API answers with model v${d.model_version.number} again.`, "Rolled back"),
+  });
 
   const update = useDeploymentUpdate(projectId, deployment.slug, {
     onSuccess: (d, body) => {
       if (body.model_version !== undefined) {
         const m = models.find((x) => x.id === d.model_version.id);
         notifySuccess(`The API now answers with model v${m?.number ?? d.model_version.number ?? "?"}.`, "Switched");
+      }
+      if (body.precision !== undefined) {
+        notifySuccess(`The API now answers with the ${d.precision} model.`, "Precision changed");
       }
       if (body.threshold !== undefined) {
         notifySuccess(
@@ -148,6 +171,7 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
                 </Title>
                 <Badge color="teal" variant="light" data-testid="deployment-version">
                   Serving v{current?.number ?? live.number ?? "?"}
+                  {deployment.precision === "int8" ? " · int8" : ""}
                 </Badge>
               </Group>
               <Text size="xs" c="dimmed">
@@ -208,14 +232,24 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
                   Switch
                 </Button>
               </Group>
+              <PrecisionControl
+                model={current}
+                value={deployment.precision}
+                onChange={(precision) => update.mutate({ precision })}
+                disabled={update.isPending}
+                testId="switch-precision"
+                mt="sm"
+              />
               {previous && (
                 <Button
                   variant="subtle"
                   size="xs"
                   mt={6}
                   px={0}
-                  onClick={() => update.mutate({ model_version: previous.id })}
+                  loading={rollback.isPending}
+                  onClick={() => rollback.mutate()}
                   data-testid="rollback"
+                  data-target={previous.number}
                 >
                   Roll back to v{previous.number}
                 </Button>
@@ -260,6 +294,8 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
           <TryIt slug={deployment.slug} liveVersion={live.id} />
         </Grid.Col>
       </Grid>
+      <Canary deployment={deployment} models={models} projectId={projectId} />
+      <DeploymentHistory history={history.data ?? []} loading={history.isPending} />
       <Snippets url={url} apiKey={freshKey} />
       <PredictionLog slug={deployment.slug} projectId={projectId} />
 

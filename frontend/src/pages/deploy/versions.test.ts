@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defaultDeployVersion } from "./versions";
+import { defaultDeployVersion, rollbackTarget } from "./versions";
 
 const v = (id: number, number: number, accuracy: number | null) => ({ id, number, metrics: { accuracy } as never });
 
@@ -20,5 +20,20 @@ describe("defaultDeployVersion", () => {
     expect(defaultDeployVersion(models, [20], 20)).toBe(20);
     expect(defaultDeployVersion(models, [20], 99)).toBe(10);
     expect(defaultDeployVersion([], [])).toBeNull();
+  });
+});
+
+describe("rollbackTarget", () => {
+  const change = (from_version: number | null, from_number: number | null) => ({ from_version, from_number });
+
+  it("is the version served before the last change, not the previous number", () => {
+    // v1 -> v3 -> v2 (newest first): rolling back returns to v3.
+    expect(rollbackTarget([change(30, 3), change(10, 1), change(null, null)])).toEqual({ id: 30, number: 3 });
+  });
+
+  it("is null with nothing served before, or a deleted version", () => {
+    expect(rollbackTarget([change(null, null)])).toBeNull();
+    expect(rollbackTarget([])).toBeNull();
+    expect(rollbackTarget([change(null, 2)])).toBeNull();
   });
 });

@@ -1,4 +1,4 @@
-import type { ModelVersion } from "../../api/types";
+import type { DeploymentChange, ModelVersion } from "../../api/types";
 
 /**
  * The version "Deploy another version" starts on: not one already deployed. The best
@@ -19,4 +19,17 @@ export function defaultDeployVersion(
     return undeployed.reduce((best, m) => (score(m) > score(best) ? m : best)).id;
   }
   return newestFirst[0]?.id ?? null;
+}
+
+/**
+ * What "Roll back" returns to: the version served before the deployment's last change (from
+ * its history, newest first), not the previous version number. Null when the deployment has
+ * served one version only, or that version was deleted since.
+ */
+export function rollbackTarget(
+  history: Pick<DeploymentChange, "from_version" | "from_number">[],
+): { id: number; number: number } | null {
+  const last = history[0];
+  if (!last || last.from_version === null || last.from_number === null) return null;
+  return { id: last.from_version, number: last.from_number };
 }

@@ -88,6 +88,29 @@ describe("data health", () => {
     await waitFor(() => expect(screen.getByTestId("health-item")).toHaveAttribute("data-kind", "label"));
   });
 
+  it("shows the nearest labelled images beside a flagged one, with their labels", async () => {
+    const neighbours = [
+      { image: 41, label: "bees", similarity: 0.91 },
+      { image: 42, label: "bees", similarity: 0.88 },
+      { image: 43, label: "ants", similarity: 0.8 },
+    ];
+    const routes: Parameters<typeof mockApi>[0] = {
+      "GET /api/v1/projects/3/health/": {
+        body: { ...ready, label_issues: [{ ...ready.label_issues[0], neighbours }], near_duplicates: [] },
+      },
+      "GET /api/v1/projects/3/images/11/": { body: image(11, "ants") },
+    };
+    for (const n of neighbours) routes[`GET /api/v1/projects/3/images/${n.image}/`] = { body: image(n.image, n.label) };
+    mockApi(routes);
+    renderPage();
+    const strip = await screen.findByTestId("health-neighbours");
+    expect(strip).toHaveTextContent("The 3 most similar labelled images: 2 of them labelled “bees”.");
+    const shown = screen.getAllByTestId("health-neighbour");
+    expect(shown.map((el) => el.getAttribute("data-label"))).toEqual(["bees", "bees", "ants"]);
+    expect(shown[0]).toHaveTextContent("91% alike");
+    await waitFor(() => expect(shown[2].querySelector("img")).toHaveAttribute("src", "/t/43.jpg"));
+  });
+
   it("does not keep the label when the keep is undone", async () => {
     const { calls } = mockApi({
       "GET /api/v1/projects/3/health/": { body: ready },

@@ -2,6 +2,7 @@ import { Badge, Button, Card, Center, Group, Kbd, Loader, SimpleGrid, Stack, Tex
 import { IconArrowRight, IconCheck, IconFlask, IconHandStop, IconPhotoOff, IconTrash } from "@tabler/icons-react";
 import type { ImageItem } from "../../api/types";
 import { formatDecimal, formatPercent, splitLabel } from "../../lib/format";
+import { Neighbours, neighboursCaption } from "./Neighbours";
 import { itemActions, type FixItem, type QueueAction } from "./queue";
 
 export const KIND_NAMES: Record<FixItem["kind"], string> = {
@@ -105,6 +106,7 @@ function buttonLabel(action: QueueAction, item: FixItem): string {
 
 /** One item of the fix queue: the image large, label against suggestion, why, and the actions. */
 export function FixItemCard({
+  projectId,
   item,
   images,
   loading,
@@ -112,6 +114,7 @@ export function FixItemCard({
   busy,
   onAction,
 }: {
+  projectId: number;
   item: FixItem;
   images: Map<number, ImageItem>;
   loading: boolean;
@@ -168,6 +171,14 @@ export function FixItemCard({
       )}
       <Stack gap="sm" mt="md">
         <Why item={item} />
+        {item.neighbours && item.neighbours.length > 0 && (
+          <Neighbours
+            key={item.key}
+            projectId={projectId}
+            neighbours={item.neighbours}
+            caption={neighboursCaption(item.kind, item.neighbours, item.kind === "label" ? item.suggested : undefined)}
+          />
+        )}
         <Group gap="xs">
           {BUTTONS.filter((b) => allowed.has(b.action)).map(({ action, key, color, icon: Icon }) => (
             <Button

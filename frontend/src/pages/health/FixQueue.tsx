@@ -239,7 +239,7 @@ export function FixQueue({ projectId, report }: { projectId: number; report: Hea
           </Card>
         </Grid.Col>
         <Grid.Col span={{ base: 12, md: 8 }}>
-          <FixItemCard item={item} images={images} loading={loading} copyId={copyId} busy={busy} onAction={(a) => void act(a, item)} />
+          <FixItemCard projectId={projectId} item={item} images={images} loading={loading} copyId={copyId} busy={busy} onAction={(a) => void act(a, item)} />
         </Grid.Col>
       </Grid>
       <Modal opened={help} onClose={() => setHelp(false)} title="Keyboard shortcuts">

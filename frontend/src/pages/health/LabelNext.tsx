@@ -1,7 +1,7 @@
-import { AspectRatio, Badge, Button, Card, Group, SimpleGrid, Skeleton, Slider, Stack, Text } from "@mantine/core";
+import { AspectRatio, Badge, Button, Card, Group, Select, SimpleGrid, Skeleton, Slider, Stack, Text } from "@mantine/core";
 import { IconChecks, IconTags } from "@tabler/icons-react";
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { useDataHealthActions, useImagesById, useSuggestions, type Suggestion } from "../../api/hooks";
+import { useDataHealthActions, useImagesById, useLabels, useSuggestions, type Suggestion } from "../../api/hooks";
 import { EmptyState, ErrorState, PageLoader } from "../../components/States";
 import { notifyUndoable } from "../../components/UndoToast";
 import { isTypingTarget } from "../../lib/keyboard";
@@ -21,6 +21,7 @@ let toastSeq = 0;
  */
 export function LabelNext({ projectId }: { projectId: number }) {
   const suggestions = useSuggestions(projectId, SUGGESTION_LIMIT);
+  const labels = useLabels(projectId);
   const actions = useDataHealthActions(projectId);
   const [done, setDone] = useState<ReadonlySet<number>>(new Set());
   const [min, setMin] = useState(0.9);
@@ -32,7 +33,9 @@ export function LabelNext({ projectId }: { projectId: number }) {
     list.map((s) => s.image),
   );
   const index = Math.min(focus, Math.max(0, list.length - 1));
-  const above = list.filter((s) => s.confidence >= min);
+  // Typical images (before the model knows every group) have no guess: the user names them.
+  const guessed = list.filter((s): s is Suggestion & { predicted: string; confidence: number } => s.predicted != null && s.confidence != null);
+  const above = guessed.filter((s) => s.confidence >= min);
 
   const mark = useCallback((ids: number[], value: boolean) => {
     setDone((old) => {
@@ -45,8 +48,34 @@ export function LabelNext({ projectId }: { projectId: number }) {
     });
   }, []);
 
+  const labelAs = useCallback(
+    async (s: Suggestion, label: string) => {
+      setBusy(true);
+      mark([s.image], true);
+      try {
+        await actions.bulkLabel([s.image], label, "user");
+        toastSeq += 1;
+        notifyUndoable({
+          id: `label-next-${toastSeq}`,
+          message: `Labelled “${label}”.`,
+          undoneMessage: "The label is removed again.",
+          undo: async () => {
+            await actions.bulkLabel([s.image], null, "user");
+            mark([s.image], false);
+          },
+        });
+      } catch (error) {
+        mark([s.image], false);
+        notifyError(error);
+      } finally {
+        setBusy(false);
+      }
+    },
+    [actions, mark],
+  );
+
   const accept = useCallback(
-    async (chosen: Suggestion[]) => {
+    async (chosen: Array<Suggestion & { predicted: string }>) => {
       if (chosen.length === 0) return;
       const ids = chosen.map((s) => s.image);
       setBusy(true);
@@ -82,7 +111,8 @@ export function LabelNext({ projectId }: { projectId: number }) {
       if (isTypingTarget(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
       const moves: Record<string, number> = { ArrowRight: 1, j: 1, ArrowLeft: -1, ArrowDown: COLUMNS, ArrowUp: -COLUMNS };
       if (event.key in moves) setFocus(Math.max(0, Math.min(list.length - 1, index + moves[event.key])));
-      else if ((event.key === "a" || event.key === "Enter") && list[index] && !busy) void accept([list[index]]);
+      else if ((event.key === "a" || event.key === "Enter") && list[index]?.predicted != null && !busy)
+        void accept([list[index] as Suggestion & { predicted: string }]);
       else return;
       event.preventDefault();
     };
@@ -95,8 +125,9 @@ export function LabelNext({ projectId }: { projectId: number }) {
   if (list.length === 0) {
     return (
       <EmptyState icon={<IconTags size={32} />} title="No images waiting for a label" testId="label-next-empty">
-        Suggestions appear once a model is trained and the project has unlabelled images: the ones the model is least sure
-        about come first.
+        Suggestions appear as soon as the project has unlabelled images: first the most typical image of each group of
+        alike images (so the first labels cover every kind of image), then, once a model is trained, the ones it is least
+        sure about.
       </EmptyState>
     );
   }
@@ -147,20 +178,45 @@ export function LabelNext({ projectId }: { projectId: number }) {
                   )}
                 </AspectRatio>
               </Card.Section>
-              <Group justify="space-between" mt="xs" wrap="nowrap">
-                <Badge variant="light">{s.predicted}</Badge>
-                <Text size="xs" c="dimmed">
-                  {formatPercent(s.confidence, 0)} sure
-                </Text>
-              </Group>
-              <Group justify="space-between" mt={6} wrap="nowrap">
-                <Text size="xs" c="dimmed">
-                  {s.reason === "random" ? "Picked at random" : "The model is unsure"}
-                </Text>
-                <Button size="compact-xs" variant="light" disabled={busy} onClick={() => void accept([s])}>
-                  Accept
-                </Button>
-              </Group>
+              {s.predicted != null && s.confidence != null ? (
+                <>
+                  <Group justify="space-between" mt="xs" wrap="nowrap">
+                    <Badge variant="light">{s.predicted}</Badge>
+                    <Text size="xs" c="dimmed">
+                      {formatPercent(s.confidence, 0)} sure
+                    </Text>
+                  </Group>
+                  <Group justify="space-between" mt={6} wrap="nowrap">
+                    <Text size="xs" c="dimmed">
+                      {s.reason === "random" ? "Picked at random" : "The model is unsure"}
+                    </Text>
+                    <Button
+                      size="compact-xs"
+                      variant="light"
+                      disabled={busy}
+                      onClick={() => void accept([s as Suggestion & { predicted: string }])}
+                    >
+                      Accept
+                    </Button>
+                  </Group>
+                </>
+              ) : (
+                <Stack gap={6} mt="xs">
+                  <Text size="xs" c="dimmed" data-testid="label-next-typical">
+                    Typical of {plural(s.group_size ?? 1, "alike image")}
+                  </Text>
+                  <Select
+                    size="xs"
+                    placeholder="Label it…"
+                    aria-label="Label this image"
+                    data={(labels.data ?? []).map((l) => l.name)}
+                    disabled={busy}
+                    onChange={(value) => value && void labelAs(s, value)}
+                    comboboxProps={{ withinPortal: true }}
+                    data-testid="label-next-typical-label"
+                  />
+                </Stack>
+              )}
             </Card>
           );
         })}

@@ -7,14 +7,36 @@ import { EmptyState, ErrorState, PageLoader } from "../../components/States";
 import { notifyUndoable, UNDO_MS } from "../../components/UndoToast";
 import { plural } from "../../lib/format";
 import { notifyError } from "../../lib/notify";
-import { colorKey, colorOf, nearestPoint, pointsInRect, toPixel, type ColorBy, type Rect } from "./mapGeometry";
+import {
+  colorKey,
+  colorOf,
+  isTinyPath,
+  nearestPoint,
+  pointsInPolygon,
+  pointsInRect,
+  toPixel,
+  type ColorBy,
+  type Pixel,
+  type Rect,
+} from "./mapGeometry";
 import { groupIds } from "./queue";
 import { useDeferred } from "./useDeferred";
 
 const HEIGHT = 520;
+// A lasso vertex is kept once the pointer has moved this far (pixels) from the last one.
+const LASSO_STEP = 3;
 let toastSeq = 0;
 
-function draw(canvas: HTMLCanvasElement, points: readonly MapPoint[], by: ColorBy, selected: ReadonlySet<number>, rect: Rect | null) {
+type Tool = "box" | "lasso";
+
+function draw(
+  canvas: HTMLCanvasElement,
+  points: readonly MapPoint[],
+  by: ColorBy,
+  selected: ReadonlySet<number>,
+  rect: Rect | null,
+  lasso: readonly Pixel[] | null,
+) {
   const ctx = canvas.getContext("2d");
   if (!ctx) return;
   const { width, height } = canvas;
@@ -57,11 +79,24 @@ function draw(canvas: HTMLCanvasElement, points: readonly MapPoint[], by: ColorB
     ctx.strokeRect(rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
     ctx.setLineDash([]);
   }
+  if (lasso && lasso.length > 1) {
+    ctx.beginPath();
+    ctx.moveTo(lasso[0].x, lasso[0].y);
+    for (const p of lasso.slice(1)) ctx.lineTo(p.x, p.y);
+    ctx.closePath();
+    ctx.fillStyle = "rgba(28, 126, 214, 0.08)";
+    ctx.fill();
+    ctx.strokeStyle = "#1c7ed6";
+    ctx.setLineDash([4, 3]);
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
 }
 
 /**
  * Every image on a 2-D projection of its embedding, coloured by label, prediction or health
- * issue. Drag a rectangle (or click a point) to select, then label or delete the selection;
+ * issue. Drag a rectangle or draw a free-hand lasso around points (or click one) to select
+ * them, shift to add to the selection, then label or delete the selection;
  * before any model, the groups of look-alike unlabelled images are listed to label at once.
  */
 export function MapPanel({ projectId }: { projectId: number }) {
@@ -72,6 +107,8 @@ export function MapPanel({ projectId }: { projectId: number }) {
   const [by, setBy] = useState<ColorBy>("label");
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [rect, setRect] = useState<Rect | null>(null);
+  const [tool, setTool] = useState<Tool>("box");
+  const [lasso, setLasso] = useState<Pixel[] | null>(null);
   const [name, setName] = useState("");
   const [deleting, setDeleting] = useState<ReadonlySet<number>>(new Set());
   const { ref: boxRef, width } = useElementSize();
@@ -80,8 +117,8 @@ export function MapPanel({ projectId }: { projectId: number }) {
   const hasModel = points.some((p) => p.predicted !== undefined);
 
   useEffect(() => {
-    if (canvasRef.current) draw(canvasRef.current, points, by, selected, rect);
-  }, [points, by, selected, rect, width]);
+    if (canvasRef.current) draw(canvasRef.current, points, by, selected, rect, lasso);
+  }, [points, by, selected, rect, lasso, width]);
 
   const legend = useMemo(() => {
     const counts = new Map<string, number>();
@@ -92,30 +129,46 @@ export function MapPanel({ projectId }: { projectId: number }) {
   const preview = useImagesById(projectId, [...selected].slice(0, 8));
 
   const position = (event: PointerEvent<HTMLCanvasElement>) => {
-    const box = event.currentTarget.getBoundingClientRect();
-    return { x: event.clientX - box.left, y: event.clientY - box.top };
+    // In the canvas's own pixels (what the points are drawn in): its box on screen may be
+    // scaled a little (borders, rounding of the container's width).
+    const canvas = event.currentTarget;
+    const box = canvas.getBoundingClientRect();
+    const sx = box.width ? canvas.width / box.width : 1;
+    const sy = box.height ? canvas.height / box.height : 1;
+    return { x: (event.clientX - box.left) * sx, y: (event.clientY - box.top) * sy };
   };
   const onDown = (event: PointerEvent<HTMLCanvasElement>) => {
     const { x, y } = position(event);
     event.currentTarget.setPointerCapture?.(event.pointerId);
-    setRect({ x0: x, y0: y, x1: x, y1: y });
+    if (tool === "lasso") setLasso([{ x, y }]);
+    else setRect({ x0: x, y0: y, x1: x, y1: y });
   };
   const onMove = (event: PointerEvent<HTMLCanvasElement>) => {
-    if (!rect) return;
     const { x, y } = position(event);
-    setRect({ ...rect, x1: x, y1: y });
+    if (lasso) {
+      const last = lasso[lasso.length - 1];
+      if (Math.hypot(x - last.x, y - last.y) >= LASSO_STEP) setLasso([...lasso, { x, y }]);
+      return;
+    }
+    if (rect) setRect({ ...rect, x1: x, y1: y });
   };
-  const onUp = () => {
-    if (!rect) return;
+  const onUp = (event: PointerEvent<HTMLCanvasElement>) => {
     const canvas = canvasRef.current;
-    if (canvas) {
-      const small = Math.abs(rect.x1 - rect.x0) < 4 && Math.abs(rect.y1 - rect.y0) < 4;
-      const ids = small
-        ? [nearestPoint(points, rect.x0, rect.y0, canvas.width, canvas.height)].filter((id): id is number => id !== null)
-        : pointsInRect(points, rect, canvas.width, canvas.height);
-      setSelected(new Set(ids));
+    // The drawn shape as a path: the lasso's vertices, or the rectangle's two corners.
+    const path = lasso ?? (rect ? [{ x: rect.x0, y: rect.y0 }, { x: rect.x1, y: rect.y1 }] : null);
+    if (canvas && path) {
+      const ids = isTinyPath(path)
+        ? [nearestPoint(points, path[0].x, path[0].y, canvas.width, canvas.height)].filter((id): id is number => id !== null)
+        : lasso
+          ? pointsInPolygon(points, lasso, canvas.width, canvas.height)
+          : rect
+            ? pointsInRect(points, rect, canvas.width, canvas.height)
+            : [];
+      // Shift adds to the selection (several lassos around scattered groups).
+      setSelected((old) => new Set(event.shiftKey ? [...old, ...ids] : ids));
     }
     setRect(null);
+    setLasso(null);
   };
 
   const labelSelection = useCallback(async () => {
@@ -186,10 +239,24 @@ export function MapPanel({ projectId }: { projectId: number }) {
             { value: "issue", label: "Issue", disabled: !hasModel },
           ]}
         />
-        <Text size="sm" c="dimmed">
-          {plural(points.length, "image")}
-          {map.data.status === "partial" ? ` · ${plural(map.data.missing, "image")} still being placed` : ""} · drag to select
-        </Text>
+        <Group gap="sm">
+          <SegmentedControl
+            size="xs"
+            value={tool}
+            onChange={(v) => setTool(v as Tool)}
+            data={[
+              { value: "box", label: "Box" },
+              { value: "lasso", label: "Lasso" },
+            ]}
+            aria-label="Selection tool"
+            data-testid="map-tool"
+          />
+          <Text size="sm" c="dimmed">
+            {plural(points.length, "image")}
+            {map.data.status === "partial" ? ` · ${plural(map.data.missing, "image")} still being placed` : ""} ·{" "}
+            {tool === "lasso" ? "draw around points to select" : "drag to select"}, shift to add
+          </Text>
+        </Group>
       </Group>
       <Group gap="xs">
         {legend.map(([key, count]) => (

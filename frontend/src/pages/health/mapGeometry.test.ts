@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MapPoint } from "../../api/hooks/health";
-import { colorKey, nearestPoint, pointsInRect, toPixel } from "./mapGeometry";
+import { colorKey, isTinyPath, nearestPoint, pointInPolygon, pointsInPolygon, pointsInRect, toPixel } from "./mapGeometry";
 
 const points: MapPoint[] = [
   { image: 1, x: -1, y: 1, label: "ants", split: "train" },
@@ -20,6 +20,52 @@ describe("map geometry", () => {
     expect(pointsInRect(points, { x0: 124, y0: 124, x1: 60, y1: 60 }, 124, 124)).toEqual([2, 3]);
     expect(nearestPoint(points, 63, 61, 124, 124)).toBe(2);
     expect(nearestPoint(points, 40, 40, 124, 124)).toBeNull();
+  });
+
+  it("tells inside from outside of a concave free-hand polygon", () => {
+    // A "U": two arms joined at the bottom; the notch between the arms is outside.
+    const u = [
+      { x: 0, y: 0 },
+      { x: 10, y: 0 },
+      { x: 10, y: 20 },
+      { x: 20, y: 20 },
+      { x: 20, y: 0 },
+      { x: 30, y: 0 },
+      { x: 30, y: 30 },
+      { x: 0, y: 30 },
+    ];
+    expect(pointInPolygon(5, 5, u)).toBe(true);
+    expect(pointInPolygon(25, 5, u)).toBe(true);
+    expect(pointInPolygon(15, 25, u)).toBe(true);
+    expect(pointInPolygon(15, 5, u)).toBe(false); // in the notch
+    expect(pointInPolygon(35, 5, u)).toBe(false);
+    expect(pointInPolygon(-1, 15, u)).toBe(false);
+  });
+
+  it("selects the map points inside a lasso, not those inside its bounding box only", () => {
+    // Pixels on a 124 x 124 canvas: point 1 at (12, 12), 2 at (62, 62), 3 at (112, 112).
+    const triangle = [
+      { x: 0, y: 0 },
+      { x: 118, y: 0 },
+      { x: 0, y: 118 },
+    ];
+    expect(pointsInPolygon(points, triangle, 124, 124)).toEqual([1]);
+    const diagonal = [
+      { x: 0, y: 0 },
+      { x: 20, y: 0 },
+      { x: 124, y: 104 },
+      { x: 124, y: 124 },
+      { x: 104, y: 124 },
+      { x: 0, y: 20 },
+    ];
+    expect(pointsInPolygon(points, diagonal, 124, 124)).toEqual([1, 2, 3]);
+    expect(pointsInPolygon(points, triangle.slice(0, 2), 124, 124)).toEqual([]);
+  });
+
+  it("takes a path that stays within a few pixels for a click", () => {
+    expect(isTinyPath([{ x: 10, y: 10 }, { x: 12, y: 11 }])).toBe(true);
+    expect(isTinyPath([{ x: 10, y: 10 }, { x: 30, y: 11 }])).toBe(false);
+    expect(isTinyPath([])).toBe(true);
   });
 
   it("colours by label (or group before any model), prediction or issue", () => {

@@ -31,6 +31,52 @@ export function pointsInRect(points: readonly MapPoint[], rect: Rect, width: num
   return out;
 }
 
+/** A pixel on the canvas (a vertex of a lasso). */
+export interface Pixel {
+  x: number;
+  y: number;
+}
+
+/**
+ * Whether a pixel lies inside a polygon (its last vertex joins its first), by the even-odd
+ * rule: a ray to the right crosses the outline an odd number of times. Holds for the
+ * concave, self-crossing shapes a free hand draws.
+ */
+export function pointInPolygon(x: number, y: number, polygon: readonly Pixel[]): boolean {
+  let inside = false;
+  for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
+    const a = polygon[i];
+    const b = polygon[j];
+    if (a.y > y !== b.y > y && x < ((b.x - a.x) * (y - a.y)) / (b.y - a.y) + a.x) inside = !inside;
+  }
+  return inside;
+}
+
+/** Ids of the points whose pixel lies inside a free-hand polygon (fewer than 3 vertices: none). */
+export function pointsInPolygon(points: readonly MapPoint[], polygon: readonly Pixel[], width: number, height: number): number[] {
+  if (polygon.length < 3) return [];
+  // The bounding box first: most points are rejected by four comparisons.
+  const xs = polygon.map((p) => p.x);
+  const ys = polygon.map((p) => p.y);
+  const [left, right, top, bottom] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const out: number[] = [];
+  for (const p of points) {
+    const x = toPixel(p.x, width);
+    const y = toPixel(p.y, height, true);
+    if (x < left || x > right || y < top || y > bottom) continue;
+    if (pointInPolygon(x, y, polygon)) out.push(p.image);
+  }
+  return out;
+}
+
+/** Whether a drawn path is a click rather than a shape: it stays within a few pixels. */
+export function isTinyPath(path: readonly Pixel[], tolerance = 4): boolean {
+  if (path.length === 0) return true;
+  const xs = path.map((p) => p.x);
+  const ys = path.map((p) => p.y);
+  return Math.max(...xs) - Math.min(...xs) < tolerance && Math.max(...ys) - Math.min(...ys) < tolerance;
+}
+
 /** The point nearest a pixel, within `radius` pixels (a click on one point). */
 export function nearestPoint(points: readonly MapPoint[], px: number, py: number, width: number, height: number, radius = 6): number | null {
   let best: number | null = null;

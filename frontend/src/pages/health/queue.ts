@@ -3,12 +3,15 @@
  * impact out, plus the keyboard map and the sums the bulk actions show. The components only
  * apply the results, so the rules are testable without a browser.
  */
-import type { HealthReport, Suggestion } from "../../api/hooks/health";
+import type { HealthReport, Neighbour, Suggestion } from "../../api/hooks/health";
+
+/** The nearest labelled images, why an item was flagged (absent on items past the first 600). */
+type Evidence = { neighbours?: Neighbour[] };
 
 export type FixItem =
-  | { key: string; kind: "label"; image: number; label: string; suggested: string; score: number }
-  | { key: string; kind: "duplicate"; images: [number, number]; similarity: number; crossSplit: boolean }
-  | { key: string; kind: "outlier"; image: number; score: number };
+  | ({ key: string; kind: "label"; image: number; label: string; suggested: string; score: number } & Evidence)
+  | ({ key: string; kind: "duplicate"; images: [number, number]; similarity: number; crossSplit: boolean } & Evidence)
+  | ({ key: string; kind: "outlier"; image: number; score: number } & Evidence);
 
 export type FixKind = FixItem["kind"];
 
@@ -31,6 +34,7 @@ export function buildFixQueue(report: HealthReport | undefined, hidden: Readonly
       images: [pair.images[0], pair.images[1]],
       similarity: pair.similarity,
       crossSplit: pair.cross_split,
+      neighbours: pair.neighbours,
     }));
   const outliers: FixItem[] = [...report.outliers]
     .sort((a, b) => b.score - a.score)
@@ -114,7 +118,7 @@ export function groupIds<T>(items: readonly T[], key: (item: T) => string, id: (
 
 /** The expected number of wrong labels among accepted guesses: the sum of 1 − confidence. */
 export function expectedErrors(accepted: readonly Pick<Suggestion, "confidence">[]): number {
-  return accepted.reduce((sum, s) => sum + Math.min(1, Math.max(0, 1 - s.confidence)), 0);
+  return accepted.reduce((sum, s) => sum + Math.min(1, Math.max(0, 1 - (s.confidence ?? 0))), 0);
 }
 
 /** "about 3 of these 120 are probably wrong", in plain words. */

@@ -19,7 +19,7 @@ import {
   Title,
   Tooltip,
 } from "@mantine/core";
-import { IconAlertTriangle, IconChartBar, IconDownload, IconRocket } from "@tabler/icons-react";
+import { IconAlertTriangle, IconChartBar, IconDownload, IconFileZip, IconRocket } from "@tabler/icons-react";
 import { Link, useSearchParams } from "react-router";
 import { useDeployments, useModel, useModels } from "../../api/hooks";
 import type { ModelVersion } from "../../api/types";
@@ -36,8 +36,11 @@ import {
   plural,
 } from "../../lib/format";
 import { useProjectContext } from "../project/context";
+import { Compression } from "./Compression";
 import { MisclassifiedGallery } from "./MisclassifiedGallery";
 import { IntervalNote, KeptProbeNotice, TooFewImages, VERDICT_COLOR, VERDICT_TEXT, intervalText, targetVerdict } from "./scores";
+
+const MODE_NAME: Record<string, string> = { quick: "Fast", accurate: "Accurate", finetune: "Fine-tuned" };
 
 function Headline({
   model,
@@ -93,7 +96,7 @@ function Headline({
               </Badge>
             </Group>
             <Text size="sm" c="dimmed">
-              {model.mode === "finetune" ? "Fine-tuned" : "Quick"} · {backboneName(model.backbone)} · trained{" "}
+              {MODE_NAME[model.mode] ?? model.mode} · {backboneName(model.backbone)} · trained{" "}
               {formatDateTime(model.created_at)}
               {measured ? ` · ${measured}` : ""}
             </Text>
@@ -119,6 +122,14 @@ function Headline({
                 </Text>
                 <Text fw={700}>{formatPercent(m.accuracy)}</Text>
                 <IntervalNote interval={m.accuracy_interval} testId="model-accuracy-interval" />
+                {m.cv_accuracy && m.evaluated_on !== "cross-validation" && (
+                  <Tooltip label="Every training image scored by a model trained without it (5-fold cross-validation): more images behind it than the test split.">
+                    <Text size="xs" c="dimmed" data-testid="model-cv-accuracy" data-images={m.cv_accuracy.images}>
+                      Cross-validated: {formatPercent(m.cv_accuracy.value)} ({formatPercent(m.cv_accuracy.low, 0)}–
+                      {formatPercent(m.cv_accuracy.high, 0)}, {plural(m.cv_accuracy.images, "image")})
+                    </Text>
+                  </Tooltip>
+                )}
               </div>
               <div>
                 <Tooltip label="The average F1 over labels: low when the model is poor on any one label.">
@@ -159,6 +170,20 @@ function Headline({
                     data-testid="download-onnx"
                   >
                     Download ONNX
+                  </Button>
+                </Tooltip>
+              )}
+              {model.downloads?.bundle && (
+                <Tooltip label="A zip to run the model anywhere: the fp32 and int8 ONNX files, labels, the preprocessing, predict.py (onnxruntime + Pillow) and test images with the answers it must give.">
+                  <Button
+                    size="xs"
+                    variant="default"
+                    leftSection={<IconFileZip size={14} />}
+                    component="a"
+                    href={model.downloads.bundle}
+                    data-testid="download-bundle"
+                  >
+                    Download bundle
                   </Button>
                 </Tooltip>
               )}
@@ -493,6 +518,7 @@ export default function ModelPage() {
       ) : (
         <>
           <Headline model={m} target={project.target_value} metric={project.target_metric} projectId={project.id} />
+          <Compression model={m} />
           <Grid gutter="lg">
             <Grid.Col span={{ base: 12, lg: 6 }}>
               <PerClass model={m} />
@@ -514,6 +540,13 @@ export default function ModelPage() {
             onClearCell={() => update({ cell: null })}
           />
         </>
+      )}
+      {models.data.length > 1 && (
+        <Group justify="flex-end" mb={-8}>
+          <Button variant="light" component={Link} to={`/projects/${project.id}/compare?b=${selectedId}`} data-testid="compare-versions">
+            Compare versions
+          </Button>
+        </Group>
       )}
       <Versions
         models={models.data}

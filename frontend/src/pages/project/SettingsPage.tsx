@@ -26,6 +26,7 @@ import { ErrorState } from "../../components/States";
 import { formatNumber, labelColor } from "../../lib/format";
 import { notifySuccess } from "../../lib/notify";
 import { useProjectContext } from "./context";
+import { WebhooksSection } from "../webhooks/WebhooksSection";
 
 function LabelRow({ projectId, label, index }: { projectId: number; label: Label; index: number }) {
   const [name, setName] = useState(label.name);
@@ -187,6 +188,7 @@ export default function SettingsPage() {
             </Table>
           )}
         </Card>
+        <WebhooksSection projectId={project.id} />
       </Grid.Col>
       <Modal opened={deleting} onClose={() => setDeleting(false)} title={<Text fw={700}>Delete “{project.name}”?</Text>} centered>
         <Stack gap="sm">
