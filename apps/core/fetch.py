@@ -341,6 +341,18 @@ class _Connection(http.client.HTTPConnection):
         raise http.client.NotConnected("already connected")
 
 
+def _request_start(connection: _Connection, method: str, target: _Target, user_agent: str) -> None:
+    """The request line and the headers every outgoing request carries (the Host as the URL
+    named it: the connection itself goes to the checked address)."""
+    default_port = 443 if target.scheme == "https" else 80
+    connection.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    connection.putheader("Host", host if target.port == default_port else f"{host}:{target.port}")
+    connection.putheader("User-Agent", user_agent)
+    connection.putheader("Accept-Encoding", "identity")
+    connection.putheader("Connection", "close")
+
+
 def _get(
     target: _Target,
     *,
@@ -353,16 +365,8 @@ def _get(
     sock = _DeadlineSocket(_connect(target, deadline, context), deadline)
     connection = _Connection(target, sock)
     try:
-        default_port = 443 if target.scheme == "https" else 80
-        connection.putrequest("GET", target.path, skip_host=True, skip_accept_encoding=True)
-        host = f"[{target.host}]" if ":" in target.host else target.host
-        connection.putheader(
-            "Host", host if target.port == default_port else f"{host}:{target.port}"
-        )
-        connection.putheader("User-Agent", user_agent)
+        _request_start(connection, "GET", target, user_agent)
         connection.putheader("Accept", "image/*, */*;q=0.5")
-        connection.putheader("Accept-Encoding", "identity")
-        connection.putheader("Connection", "close")
         connection.endheaders()
         response = connection.getresponse()
         location = response.getheader("Location") or ""
@@ -462,15 +466,7 @@ def _post(
     sock = _DeadlineSocket(_connect(target, deadline, context), deadline)
     connection = _Connection(target, sock)
     try:
-        default_port = 443 if target.scheme == "https" else 80
-        connection.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
-        host = f"[{target.host}]" if ":" in target.host else target.host
-        connection.putheader(
-            "Host", host if target.port == default_port else f"{host}:{target.port}"
-        )
-        connection.putheader("User-Agent", user_agent)
-        connection.putheader("Accept-Encoding", "identity")
-        connection.putheader("Connection", "close")
+        _request_start(connection, "POST", target, user_agent)
         connection.putheader("Content-Length", str(len(body)))
         for name, value in headers.items():
             connection.putheader(name, value)

@@ -79,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "fit_finetune": "finetune",
     "fit_quick": "training",
     "L2_GRID": "training",
+    "L2_SEARCH_MAX_IMAGES": "training",
     "RegularisationChoice": "training",
     "choose_l2": "training",
     # data health on embeddings (numpy; cross-validation uses torch, cleanlab when called)
@@ -207,6 +208,7 @@ if TYPE_CHECKING:
     from apps.ml.threads import torch_threads
     from apps.ml.training import (
         L2_GRID,
+        L2_SEARCH_MAX_IMAGES,
         FinetuneSpec,
         ProgressEvent,
         QuickSpec,

@@ -148,6 +148,50 @@ def cross_validated_probabilities(
     the figures describe the model that ships. A class absent from a training fold simply
     gets the probability that fold's head gives it.
     """
+    return cross_validated_penalties(
+        features, labels, num_classes=num_classes, penalties=(l2,), folds=folds, seed=seed
+    )[0]
+
+
+def _cv_fits(
+    x: Any, y: Any, num_classes: int, folds: int, seed: int, l2: float, init: list | None
+) -> tuple[np.ndarray, list]:
+    """Out-of-sample probabilities on prepared (centred, row-space) features, and the
+    solutions (all data, then each fold) that a fit at a nearby penalty can start from."""
+    import torch
+
+    y_np = y.numpy()
+    folds = max(2, min(folds, len(y_np)))
+    fold = _fold_ids(y_np, folds, seed)
+    probs = np.zeros((len(y_np), num_classes), dtype=np.float32)
+    everything = fit_softmax(x, y, num_classes=num_classes, l2=l2, init=init[0] if init else None)
+    solutions = [everything]
+    for k in range(folds):
+        held_out = torch.from_numpy(fold == k)
+        if not bool(held_out.any()):
+            solutions.append(everything)
+            continue
+        start = init[k + 1] if init else everything
+        w, b = fit_softmax(x[~held_out], y[~held_out], num_classes=num_classes, l2=l2, init=start)
+        solutions.append((w, b))
+        with torch.inference_mode():
+            probs[held_out.numpy()] = torch.softmax(x[held_out] @ w + b, dim=1).numpy()
+    return probs, solutions
+
+
+def cross_validated_penalties(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    num_classes: int,
+    penalties: tuple[float, ...],
+    folds: int = 5,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """``cross_validated_probabilities`` at each of ``penalties`` (in that order), sharing
+    the preparation and starting each penalty's fits from the previous one's solutions:
+    neighbouring penalties have neighbouring optima, so a path of fits costs a fraction of
+    independent ones."""
     # torch only here: serving imports this module for OutlierScorer and must stay torch-free.
     import torch
 
@@ -159,25 +203,17 @@ def cross_validated_probabilities(
         raise ValueError("Cross-validation needs at least 2 classes.")
     if len(y_np) and (y_np.min() < 0 or y_np.max() >= num_classes):
         raise ValueError(f"Labels must lie in 0..{num_classes - 1}.")
-    folds = max(2, min(folds, len(y_np)))
-    fold = _fold_ids(y_np, folds, seed)
-    probs = np.zeros((len(y_np), num_classes), dtype=np.float32)
     # Centring the features changes nothing but the bias (x·W + b = (x - m)·W + (b + m·W), and
     # the penalty is on W alone), so the optimum is the same; it makes the problem far
     # better conditioned, and L-BFGS needs about a third of the passes over the data.
     x_np, _ = row_space(x_np - x_np.mean(axis=0, keepdims=True))
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
-    everything = fit_softmax(x, y, num_classes=num_classes, l2=l2)
-    for k in range(folds):
-        held_out = torch.from_numpy(fold == k)
-        if not bool(held_out.any()):
-            continue
-        w, b = fit_softmax(
-            x[~held_out], y[~held_out], num_classes=num_classes, l2=l2, init=everything
-        )
-        with torch.inference_mode():
-            probs[held_out.numpy()] = torch.softmax(x[held_out] @ w + b, dim=1).numpy()
-    return probs
+    results: list[np.ndarray] = []
+    previous: list | None = None
+    for l2 in penalties:
+        probs, previous = _cv_fits(x, y, num_classes, folds, seed, l2, previous)
+        results.append(probs)
+    return results
 
 
 @dataclass(frozen=True)

@@ -338,7 +338,9 @@ def _quick_fit(
     train_x, train_y, _ = _arrays(part.train, vectors)
     # The quick head is a [N, 1280] x [1280, C] problem: more threads only synchronise.
     with ml.torch_threads(1):
-        choice = ml.choose_l2(train_x, train_y, num_classes=len(labels))
+        choice = ml.choose_l2(
+            train_x, train_y, num_classes=len(labels), need_probabilities=not part.held_out
+        )
         if should_stop():
             raise ml.TrainCancelled()
         result = ml.fit_quick(
@@ -367,15 +369,26 @@ def _train_quick(
 
     progress.begin("evaluating")
     trained_x, trained_y, trained_ids = _arrays(part.train, vectors)
+    extra: dict[str, Any] = {
+        "regularisation": {"l2": choice.l2, "folds": choice.folds, "scores": choice.scores}
+    }
     if part.held_out:
         held_x, held_y, held_ids = _arrays(part.held_out, vectors)
         probs = ml.head_probabilities(result.head_state, held_x)
     else:
         # No test images: every image is scored by a head that never saw it.
+        assert choice.probabilities is not None  # asked for when there is no test image
         probs, held_y, held_ids = choice.probabilities, trained_y, trained_ids
     metrics = ml.evaluate(probs, held_y, labels=list(labels), ids=held_ids)
-    cv_correct = int((choice.probabilities.argmax(axis=1) == trained_y).sum())
-    cv_interval = ml.accuracy_interval(cv_correct, len(trained_y))
+    if choice.probabilities is not None:
+        correct = int((choice.probabilities.argmax(axis=1) == trained_y).sum())
+        interval = ml.accuracy_interval(correct, len(trained_y))
+        extra["cv_accuracy"] = {
+            "value": round(interval.value, 5),
+            "low": round(interval.low, 5),
+            "high": round(interval.high, 5),
+            "images": interval.images,
+        }
 
     progress.begin("exporting")
     onnx_bytes = ml.compose_classifier_onnx(spec.name, result.head_state)
@@ -389,13 +402,7 @@ def _train_quick(
         progress,
         result,
         vectors,
-        regularisation={"l2": choice.l2, "folds": choice.folds, "scores": choice.scores},
-        cv_accuracy={
-            "value": round(cv_interval.value, 5),
-            "low": round(cv_interval.low, 5),
-            "high": round(cv_interval.high, 5),
-            "images": cv_interval.images,
-        },
+        **extra,
     )
     files = [("onnx_file", "model.onnx", onnx_bytes), ("head_file", "head.pt", head_bytes)]
     if ood_bytes is not None:

@@ -129,6 +129,21 @@ def test_choose_l2_picks_the_lowest_cross_validated_loss():
     assert accuracy == pytest.approx(best["cv_accuracy"], abs=1e-4)
 
 
+def test_a_large_set_takes_the_weakest_penalty_without_a_search(monkeypatch):
+    import apps.ml.training as training
+
+    monkeypatch.setattr(training, "L2_SEARCH_MAX_IMAGES", 30)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    quiet = choose_l2(x, y, num_classes=2, need_probabilities=False)
+    assert quiet.l2 == min(L2_GRID) and quiet.scores == [] and quiet.probabilities is None
+    scored = choose_l2(x, y, num_classes=2)
+    assert scored.l2 == min(L2_GRID) and scored.folds == 3
+    assert scored.probabilities.shape == (40, 2)
+    assert float((scored.probabilities.argmax(1) == y).mean()) > 0.8
+
+
 def test_fit_quick_reaches_the_objectives_optimum():
     """The head is the L-BFGS optimum: its gradient is zero, bias included (the features are
     centred inside the fit and the bias shifted back)."""
