@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's first command on this checkout: `make up` must bring up web + workers +
+# The README's first command on this checkout: `make up` must bring up web + its three workers +
 # broker, serve the app and the API, and stop cleanly on Ctrl-C (SIGINT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ env -u DATABASE_URL -u REDIS_URL -u AWS_STORAGE_BUCKET_NAME BAKEHOUSE_VAR_DIR="$
 pid=$!
 ok=0
 for _ in $(seq 1 120); do
-  if curl -fsS "http://127.0.0.1:$port/api/v1/health/" 2>/dev/null | grep -q '"workers":2'; then ok=1; break; fi
+  if curl -fsS "http://127.0.0.1:$port/api/v1/health/" 2>/dev/null | grep -q '"workers":3'; then ok=1; break; fi
   sleep 1
 done
 if [ "$ok" != 1 ]; then echo "make up did not become healthy"; tail -50 "$log"; kill -INT -- -"$pid" || true; exit 1; fi

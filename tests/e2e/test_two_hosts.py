@@ -99,7 +99,7 @@ def _run(live, client: httpx.Client, hosts: tuple[WorkerHost, ...]) -> None:
     second = train(client, project["id"], "quick", timeout=240)
     assert second["status"] == "succeeded", second
     assert _hosts_that_ran(live, (other,), "training", "training.run_job") == [other.name]
-    assert second["metrics"]["counts"]["train"] == 32
+    assert second["metrics"]["counts"]["train"] == 40  # 16 + 16 train and 4 + 4 val: all of them
     # Embeddings were computed by the hosts' default workers (from the images on S3).
     embedded = _hosts_that_ran(live, hosts, "default", "training.embed_images")
     assert embedded, "no embedding job ran on either host"
