@@ -45,6 +45,13 @@ const BACKBONES: Record<string, string> = {
   efficientnet_lite1: "EfficientNet-Lite1",
   efficientnet_lite2: "EfficientNet-Lite2",
 };
+const MODES: Record<string, string> = { quick: "fast", accurate: "accurate", finetune: "fine-tuned" };
+/** A training mode in words ("quick" is the stored name of fast mode). */
+export function modeName(mode: string | null | undefined): string {
+  if (!mode) return DASH;
+  return MODES[mode] ?? mode;
+}
+
 export function backboneName(name: string | null | undefined): string {
   if (!name) return DASH;
   return BACKBONES[name] ?? name;

@@ -4,17 +4,17 @@ import { Link, useSearchParams } from "react-router";
 import { useModelCompare, useModelDataDiff, useModels } from "../../api/hooks";
 import type { DataDiff, ModelCompare, ModelVersion } from "../../api/types";
 import { EmptyState, ErrorState, PageLoader } from "../../components/States";
-import { formatNumber, formatPercent } from "../../lib/format";
+import { formatNumber, formatPercent, modeName } from "../../lib/format";
 import { useProjectContext } from "../project/context";
 import { ImageGallery, SmallConfusion } from "./CompareParts";
-import { defaultPair, formatDelta, mcnemarWords, modeText, recallChange, withInterval } from "./compare";
+import { defaultPair, formatDelta, mcnemarWords, recallChange, withInterval } from "./compare";
 
 const CHANGE_COLOR = { better: "teal", worse: "red", unclear: "gray" } as const;
 
 function versionOptions(models: ModelVersion[]) {
   return models.map((m) => ({
     value: String(m.id),
-    label: `v${m.number} · ${modeText(m.mode)} · accuracy ${formatPercent(m.metrics.accuracy)}`,
+    label: `v${m.number} · ${modeName(m.mode)} · accuracy ${formatPercent(m.metrics.accuracy)}`,
   }));
 }
 
@@ -22,7 +22,7 @@ function Side({ name, side, testId }: { name: string; side: ModelCompare["a"]; t
   return (
     <Card data-testid={testId}>
       <Text size="sm" c="dimmed">
-        {name}: v{side.number} ({modeText(side.mode)})
+        {name}: v{side.number} ({modeName(side.mode)})
       </Text>
       <Text fw={800} size="xl" data-testid={`${testId}-accuracy`} data-value={side.accuracy}>
         {withInterval(side.accuracy, side.accuracy_low, side.accuracy_high)}

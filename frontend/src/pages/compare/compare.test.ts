@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { defaultPair, formatDelta, mcnemarWords, modeText, recallChange } from "./compare";
+import { modeName } from "../../lib/format";
+import { defaultPair, formatDelta, mcnemarWords, recallChange } from "./compare";
 
 const models = [
   { id: 30, number: 3 },
@@ -36,13 +37,13 @@ describe("recallChange and mcnemarWords", () => {
   });
 });
 
-describe("formatDelta and modeText", () => {
+describe("formatDelta and modeName", () => {
   it("signs the points and names the modes", () => {
     expect(formatDelta(0.125)).toBe("+12.5 pts");
     expect(formatDelta(-0.03)).toBe("−3.0 pts");
     expect(formatDelta(0)).toBe("0 pts");
-    expect(modeText("quick")).toBe("fast");
-    expect(modeText("finetune")).toBe("fine-tuned");
-    expect(modeText("accurate")).toBe("accurate");
+    expect(modeName("quick")).toBe("fast");
+    expect(modeName("finetune")).toBe("fine-tuned");
+    expect(modeName("accurate")).toBe("accurate");
   });
 });

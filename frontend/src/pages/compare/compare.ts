@@ -49,7 +49,3 @@ export function formatDelta(delta: number): string {
   return delta > 0 ? `+${points} pts` : delta < 0 ? `−${points.slice(1)} pts` : "0 pts";
 }
 
-/** A training mode as the page says it ("quick" is fast mode's stored name). */
-export function modeText(mode: string): string {
-  return mode === "finetune" ? "fine-tuned" : mode === "quick" ? "fast" : mode;
-}

@@ -33,7 +33,7 @@ import {
 } from "../../api/hooks";
 import type { Deployment, ModelVersion, Precision } from "../../api/types";
 import { EmptyState, ErrorState, PageLoader } from "../../components/States";
-import { formatDateTime, formatPercent } from "../../lib/format";
+import { formatDateTime, formatPercent, modeName } from "../../lib/format";
 import { notifySuccess } from "../../lib/notify";
 import { absoluteUrl } from "../../lib/snippets";
 import { useProjectContext } from "../project/context";
@@ -48,7 +48,7 @@ import { TryIt } from "./TryIt";
 function versionOptions(models: ModelVersion[]) {
   return models.map((m) => ({
     value: String(m.id),
-    label: `v${m.number} · ${m.mode === "finetune" ? "fine-tuned" : "quick"} · accuracy ${formatPercent(m.metrics.accuracy)}`,
+    label: `v${m.number} · ${modeName(m.mode)} · accuracy ${formatPercent(m.metrics.accuracy)}`,
   }));
 }
 

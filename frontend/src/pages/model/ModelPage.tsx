@@ -33,6 +33,7 @@ import {
   formatNumber,
   formatPercent,
   metricName,
+  modeName,
   plural,
 } from "../../lib/format";
 import { useProjectContext } from "../project/context";
@@ -40,7 +41,7 @@ import { Compression } from "./Compression";
 import { MisclassifiedGallery } from "./MisclassifiedGallery";
 import { IntervalNote, KeptProbeNotice, TooFewImages, VERDICT_COLOR, VERDICT_TEXT, intervalText, targetVerdict } from "./scores";
 
-const MODE_NAME: Record<string, string> = { quick: "Fast", accurate: "Accurate", finetune: "Fine-tuned" };
+const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 function Headline({
   model,
@@ -96,7 +97,7 @@ function Headline({
               </Badge>
             </Group>
             <Text size="sm" c="dimmed">
-              {MODE_NAME[model.mode] ?? model.mode} · {backboneName(model.backbone)} · trained{" "}
+              {capitalised(modeName(model.mode))} · {backboneName(model.backbone)} · trained{" "}
               {formatDateTime(model.created_at)}
               {measured ? ` · ${measured}` : ""}
             </Text>
