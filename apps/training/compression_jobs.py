@@ -18,11 +18,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from apps.core.jobs import job_claim, job_dispatch, job_finish, job_heartbeats
-from apps.datasets.models import Image
 from apps.training.compression import compress_int8
 from apps.training.models import CompressionJob, ModelVersion, TrainingJob
-from apps.training.runner import snapshot_partition
-from apps.training.selectors import ID_CHUNK
+from apps.training.runner import image_files, snapshot_partition
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +66,6 @@ def compression_job_on_lost(job: CompressionJob, retrying: bool) -> dict[str, An
     return {}
 
 
-def _existing(image_ids: list[int]) -> set[int]:
-    found: set[int] = set()
-    for start in range(0, len(image_ids), ID_CHUNK):
-        chunk = image_ids[start : start + ID_CHUNK]
-        found.update(Image.objects.filter(id__in=chunk).values_list("id", flat=True))
-    return found
-
-
 def compression_job_run(*, job_id: int) -> CompressionJob | None:
     """Make and store the INT8 copy (the Celery task's body). Safe to run twice: only a
     queued job starts, and a version that already has its copy keeps it."""
@@ -92,7 +82,7 @@ def compression_job_run(*, job_id: int) -> CompressionJob | None:
         with default_storage.open(onnx_name, "rb") as handle:
             onnx_bytes = handle.read()
         snapshot = list(version.snapshot or [])
-        kept = _existing([int(row["id"]) for row in snapshot])
+        kept = set(image_files([int(row["id"]) for row in snapshot]))
         labels = tuple(version.labels)
         rows = [row for row in snapshot if int(row["id"]) in kept and row["label"] in labels]
         # The images the version was trained and measured on, by the same rule as training.

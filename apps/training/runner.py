@@ -252,7 +252,8 @@ def _require_every_label(part: Partition, labels: Sequence[str]) -> None:
         )
 
 
-def _image_files(image_ids: Sequence[int]) -> dict[int, str]:
+def image_files(image_ids: Sequence[int]) -> dict[int, str]:
+    """The stored (normalized) file of each of ``image_ids`` that still exists."""
     ids = list(image_ids)
     names: dict[int, str] = {}
     for start in range(0, len(ids), ID_CHUNK):
@@ -311,7 +312,7 @@ def train(job: TrainingJob, monitor: Any) -> TrainOutput:
     spec = ml.get_backbone(project.backbone)
     snapshot = list(job.snapshot or [])
     labels = tuple(sorted({row["label"] for row in snapshot}))
-    files = _image_files([row["id"] for row in snapshot])
+    files = image_files([row["id"] for row in snapshot])
     rows = [row for row in snapshot if row["id"] in files]
     part = snapshot_partition(rows, labels, validation=job.mode == TrainingJob.Mode.FINETUNE)
     part.counts["deleted_since_snapshot"] = len(snapshot) - len(rows)

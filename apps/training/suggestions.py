@@ -30,10 +30,9 @@ RANDOM_SHARE = 0.1
 SUGGESTIONS_MAX = 200
 
 
-def _typical(project: Project, count: int) -> list[dict[str, Any]]:
+def _typical(clusters: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     if count <= 0:
         return []
-    clusters = clusters_get(project=project)["clusters"]
     sizes = {image: c["size"] for c in clusters for image in c["sample"]}
     order = ml.cold_start_order([c["sample"] for c in clusters], limit=count)
     return [
@@ -55,12 +54,13 @@ def suggestions_list(
     limit = max(1, min(int(limit), SUGGESTIONS_MAX))
     ready = health_report_ready(project=project)
     has_model = ready is not None and bool(ready.predictions)
+    # One read of the groups (their k-means is cached; the rows behind them are not).
+    clusters = clusters_get(project=project)["clusters"]
     if has_model:
         labelled = Image.objects.filter(project=project, label__isnull=False).count()
-        groups = len(clusters_get(project=project)["clusters"])
-        typical = _typical(project, min(limit, max(0, groups - labelled)))
+        typical = _typical(clusters, min(limit, max(0, len(clusters) - labelled)))
     else:
-        typical = _typical(project, limit)
+        typical = _typical(clusters, limit)
     chosen: list[dict[str, Any]] = list(typical)
     if not has_model or len(chosen) >= limit:
         return chosen[:limit]
