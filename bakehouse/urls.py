@@ -20,7 +20,10 @@ api_v1 = [
     path("", include("apps.labeling.urls")),
     path("", include("apps.training.urls")),
     path("", include("apps.deployments.urls")),
+    path("", include("apps.monitoring.urls")),
+    path("", include("apps.batches.urls")),
     path("", include("apps.webhooks.urls")),
+    path("", include("apps.retraining.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

@@ -21,11 +21,33 @@ The hooks (each receiver is called with exactly these keyword arguments)::
         (a served model is PROTECTed, so they must go first) and their revocation.
     on_training_finished  fn(*, job: TrainingJob) -> None
         Sent by apps.training.services.training_job_run after a job ended (succeeded,
-        failed or cancelled; committed). Webhooks connects its training.* events.
+        failed or cancelled; committed), and after the reaper ended a job whose last attempt
+        died (JobKind.on_ended). Webhooks connects its training.* events; retraining
+        connects the publication of a retrained model as a shadow candidate.
     on_deployment_changed fn(*, change: DeploymentChange) -> None
         Sent by apps.deployments.services inside the transaction that changed the model a
         deployment serves (a deploy, switch, rollback or promotion), with the history entry
         just written. Webhooks connects its deployment.changed event (sent after commit).
+    on_batch_finished     fn(*, job: BatchJob) -> None
+        Sent by apps.batches.services after a batch prediction ended (succeeded or failed,
+        also when the reaper failed it; committed), with the row as committed (``status``,
+        ``total``, ``done``, ``failed``, ``error``; ``deployment.project`` loaded). An error
+        in a receiver is logged, not raised. Webhooks connects its batch.* events.
+    on_candidate_report   fn(*, deployment: Deployment, candidate_version: ModelVersion,
+                             outcome: str, automatic: bool, report: dict) -> None
+        Sent by apps.deployments.canary inside the transaction that ends a rollout (canary or
+        shadow): ``outcome`` "promoted" (by hand, or ``automatic`` by the promotion gate)
+        or "aborted"; ``report`` is the rollout's state just before it ended (mode,
+        requests, agreement, settled, dropped, gate). Webhooks connects its
+        candidate.report event.
+    on_drift_alert        fn(*, alert: DriftAlert) -> None
+        Sent by apps.monitoring.services.drift_check after the commit of a drift check
+        whose p-value fell under the deployment's alert threshold (a new alert, or an open
+        warning that became an alert; once per alert until it is acknowledged). ``alert``
+        has ``deployment`` (with ``project``) and ``model_version`` loaded, and ``status``,
+        ``score``, ``p_value``, ``window``, ``since``, ``tests`` and
+        ``sample_prediction_uids``. Webhooks connects its drift.alert event; the
+        retraining policy may connect too. An error in a receiver is logged, not raised.
 
     hook.connect(fn)      register (in AppConfig.ready()); hook.send(**kwargs) call them all
 
@@ -84,3 +106,6 @@ on_label_deleting = Hook("label_deleting")
 on_project_deleting = Hook("project_deleting")
 on_training_finished = Hook("training_finished")
 on_deployment_changed = Hook("deployment_changed")
+on_batch_finished = Hook("batch_finished")
+on_candidate_report = Hook("candidate_report")
+on_drift_alert = Hook("drift_alert")

@@ -133,6 +133,10 @@ class JobKind(Generic[JobT]):
     lost_message: str
     max_attempts: int | None = None  # None: settings.JOB_MAX_ATTEMPTS
     on_lost: Callable[[JobT, bool], dict[str, Any]] | None = None
+    # Called with the job's id after the commit, when a lost attempt ended the job (failed
+    # or cancelled, not re-queued): the kind announces it as it does a job that ended while
+    # running (webhooks, the retraining policy).
+    on_ended: Callable[[int], None] | None = None
 
     @property
     def attempts_allowed(self) -> int:
@@ -359,6 +363,9 @@ def _job_lost(kind: JobKind[Any], job_id: int, still: Q, reason: str) -> bool:
         )
         if status == Status.QUEUED:
             transaction.on_commit(lambda: _send(kind, job_id))
+        elif kind.on_ended is not None:
+            ended = kind.on_ended
+            transaction.on_commit(lambda: ended(job_id))
     return True
 
 

@@ -52,6 +52,7 @@ from apps.deployments.services import (
     predictions_make,
 )
 from apps.deployments.serving import DeploymentApiKeyAuthentication, DeploymentRateThrottle
+from apps.deployments.serving.errors import prediction_error_count
 from apps.deployments.serving.registry import registry
 from apps.projects.selectors import project_get_for_user
 from apps.training.models import TrainingJob
@@ -91,17 +92,56 @@ class CandidatePredictionsSerializer(serializers.Serializer):
     live = serializers.IntegerField()
 
 
-class CandidateSerializer(serializers.Serializer):
-    """A canary under way: its version answers ``percent`` % of the requests."""
+class SettledSerializer(serializers.Serializer):
+    live_right = serializers.IntegerField()
+    candidate_right = serializers.IntegerField()
+    neither_right = serializers.IntegerField()
+    unsettled = serializers.IntegerField()
 
-    mode = serializers.ChoiceField(choices=["canary"])
+
+class GateCheckSerializer(serializers.Serializer):
+    passed = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class GateSerializer(serializers.Serializer):
+    """The promotion gate of a shadow (``apps.deployments.shadow_gate``): where it stands
+    and why."""
+
+    enabled = serializers.BooleanField()
+    state = serializers.ChoiceField(choices=["off", "waiting", "blocked", "ready", "promoted"])
+    min_requests = serializers.IntegerField(allow_null=True)
+    min_agreement = serializers.FloatField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    checks = serializers.DictField(child=GateCheckSerializer())
+    evaluated_at = serializers.CharField(required=False)
+    promoted_version_number = serializers.IntegerField(required=False)
+
+
+class CandidateSerializer(serializers.Serializer):
+    """A rollout under way: a canary's version answers ``percent`` % of the requests; a
+    shadow's runs beside the live version on every request and answers none."""
+
+    mode = serializers.ChoiceField(choices=["canary", "shadow"])
     model_version = serializers.IntegerField()
     model_version_number = serializers.IntegerField()
-    percent = serializers.IntegerField(min_value=1, max_value=99)
+    percent = serializers.IntegerField(min_value=1, max_value=99, allow_null=True)
     since = serializers.DateTimeField()
     predictions = CandidatePredictionsSerializer(
-        help_text="Logged predictions each version gave since the canary started."
+        help_text="Logged predictions each version gave since the rollout started."
     )
+    requests = serializers.IntegerField(
+        help_text="Requests the candidate answered (canary) or ran on (shadow)."
+    )
+    # A shadow's counts (apps.deployments.shadow_selectors).
+    agreed = serializers.IntegerField(required=False)
+    agreement = serializers.FloatField(required=False, allow_null=True)
+    disagreements_count = serializers.IntegerField(required=False)
+    settled = SettledSerializer(required=False)
+    dropped = serializers.IntegerField(
+        required=False, help_text="Requests the shadow skipped because its queue was full."
+    )
+    store_images = serializers.BooleanField(required=False)
 
 
 class DeploymentOutputSerializer(serializers.Serializer):
@@ -123,6 +163,13 @@ class DeploymentOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     # The canary under way, if any (``apps.deployments.canary``).
     candidate = serializers.SerializerMethodField()
+    # The promotion gate's decision when it promoted the last candidate (else null).
+    last_gate = serializers.SerializerMethodField()
+
+    @extend_schema_field(GateSerializer(allow_null=True))
+    def get_last_gate(self, deployment: Deployment) -> dict[str, Any] | None:
+        report = deployment.gate_report or {}
+        return GateSerializer(report).data if report.get("state") == "promoted" else None
 
     @extend_schema_field(CandidateSerializer(allow_null=True))
     def get_candidate(self, deployment: Deployment) -> dict[str, Any] | None:
@@ -421,6 +468,12 @@ class _PredictBase(APIView):
         return super().dispatch(request, *args, **kwargs)
 
     def handle_exception(self, exc: Exception) -> Response:
+        # The monitoring page's error rate (before DRF re-raises a server error).
+        prediction_error_count(
+            slug=self.kwargs.get("slug", ""),
+            status_code=int(getattr(exc, "status_code", 500)),
+            now=time.time(),
+        )
         response = super().handle_exception(exc)
         _drain_unread_body(self.request)
         return response

@@ -18,6 +18,10 @@ class Deployment(BaseModel):
         FP32 = "fp32", "fp32 (float, as trained)"
         INT8 = "int8", "int8 (quantized)"
 
+    class CandidateMode(models.TextChoices):
+        CANARY = "canary", "Canary (answers a share of the requests)"
+        SHADOW = "shadow", "Shadow (runs beside the live version, answers nothing)"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deployments")
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200, blank=True)
@@ -35,6 +39,22 @@ class Deployment(BaseModel):
     )
     candidate_percent = models.PositiveSmallIntegerField(default=0)
     candidate_since = models.DateTimeField(null=True, blank=True)
+    # How the candidate takes part (``apps.deployments.shadow``): "canary" answers a share of
+    # the requests; "shadow" answers none, it runs on the live requests' inputs off the request
+    # path and both answers are kept (``ShadowResult``).
+    candidate_mode = models.CharField(
+        max_length=6, choices=CandidateMode.choices, default=CandidateMode.CANARY
+    )
+    # Shadow inputs dropped because the shadow queue of a web process was full.
+    shadow_dropped = models.PositiveIntegerField(default=0)
+    # The promotion gate (``apps.deployments.shadow_gate``): None = no gate. Otherwise the
+    # candidate is promoted by itself after this many shadow requests when the answers favour
+    # it and the model diff shows no label's recall falling.
+    gate_min_requests = models.PositiveIntegerField(null=True, blank=True)
+    gate_min_agreement = models.FloatField(default=0.95)
+    # The gate's latest decision and why (kept after the rollout ends, so the Deploy page can
+    # say why it promoted).
+    gate_report = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
 
     class Meta:
@@ -106,6 +126,9 @@ class PredictionLog(models.Model):
     # than the model's own training images usually lie (None: a model without a reference).
     ood_score = models.FloatField(null=True, blank=True)
     out_of_distribution = models.BooleanField(null=True, blank=True)
+    # The image's embedding projected on its version's drift directions (``ml.drift``,
+    # float16 bytes; None: a version without a reference). Read by apps.monitoring.
+    sketch = models.BinaryField(null=True, blank=True)
     latency_ms = models.FloatField()
     image = models.FileField(max_length=255, blank=True)
     image_sha256 = models.CharField(max_length=64, blank=True)
@@ -127,3 +150,37 @@ class PredictionLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment_id}: {self.label} ({self.confidence:.2f})"
+
+
+class ShadowResult(models.Model):
+    """One request answered by the live version and, off the request path, by a shadow
+    candidate: both answers, and the true label once somebody settles a disagreement."""
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.CASCADE, related_name="shadow_results"
+    )
+    candidate_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    live_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    # The ``PredictionLog.uid`` of the live answer (rows of both logs are written in the
+    # background, so this is a soft link).
+    prediction_uid = models.UUIDField(db_index=True)
+    live_label = models.CharField(max_length=100)
+    live_confidence = models.FloatField()
+    candidate_label = models.CharField(max_length=100)
+    candidate_confidence = models.FloatField()
+    agree = models.BooleanField()
+    settled_label = models.CharField(max_length=100, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["deployment", "candidate_version", "agree", "-created_at"],
+                name="shadow_deployment_agree",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id}: {self.live_label} / {self.candidate_label}"

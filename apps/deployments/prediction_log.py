@@ -69,6 +69,7 @@ class LogEntry:
     image_ext: str = "jpg"
     ood_score: float | None = None
     out_of_distribution: bool | None = None
+    sketch: bytes | None = None  # ml.drift sketch of the embedding (apps.monitoring)
 
 
 def image_storage_prefix(slug: str) -> str:
@@ -78,7 +79,22 @@ def image_storage_prefix(slug: str) -> str:
     return f"predictions/{slug}/"
 
 
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    background: bool  # False: ``submit`` writes in the request (tests, management commands)
+    interval: float  # seconds the thread waits for a batch to fill
+    batch: int  # entries per write
+    max_queue: int  # entries waiting; more are dropped and counted
+    max_queue_bytes: int  # their bytes, likewise
+
+
 class PredictionLogWriter:
+    """The queue and background thread described in the module docstring. Subclasses
+    (``apps.deployments.shadow_worker``) reuse the queue, batching, retries and shutdown with
+    their own entries, ``write`` and ``writer_settings``."""
+
+    thread_name = "prediction-log-writer"
+
     def __init__(self) -> None:
         self._queue: queue.Queue[LogEntry] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -95,23 +111,42 @@ class PredictionLogWriter:
         self.retries = 0
 
     # --- the request side ------------------------------------------------------------------
-    def submit(self, entries: list[LogEntry]) -> None:
-        if not settings.PREDICTION_LOG_BACKGROUND:
+    def writer_settings(self) -> WriterSettings:
+        """Read at each use, so that a changed setting applies at once."""
+        return WriterSettings(
+            background=settings.PREDICTION_LOG_BACKGROUND,
+            interval=settings.PREDICTION_LOG_INTERVAL,
+            batch=settings.PREDICTION_LOG_BATCH,
+            max_queue=settings.PREDICTION_LOG_MAX_QUEUE,
+            max_queue_bytes=settings.PREDICTION_LOG_MAX_QUEUE_BYTES,
+        )
+
+    def _entry_size(self, entry: Any) -> int:
+        return _size(entry)
+
+    def _on_dropped(self, entry: Any) -> None:
+        """Called for each entry dropped because the queue was full (request thread)."""
+
+    def submit(self, entries: list[Any]) -> None:
+        config = self.writer_settings()
+        if not config.background:
             self.write(entries)
             return
         self._ensure_thread()
-        limit = int(settings.PREDICTION_LOG_MAX_QUEUE)
-        byte_limit = int(settings.PREDICTION_LOG_MAX_QUEUE_BYTES)
+        limit = int(config.max_queue)
+        byte_limit = int(config.max_queue_bytes)
         for entry in entries:
             if self._queue.qsize() >= limit:
                 self.dropped += 1
+                self._on_dropped(entry)
                 if self.dropped == 1 or self.dropped % 1000 == 0:
                     logger.error(
-                        "prediction log queue full: %d entries dropped so far", self.dropped
+                        "%s: queue full, %d entries dropped so far", self.thread_name, self.dropped
                     )
                 continue
             with self._bytes_lock:
-                if entry.image is not None and self._queued_bytes + _size(entry) > byte_limit:
+                size = self._entry_size(entry)
+                if entry.image is not None and self._queued_bytes + size > byte_limit:
                     entry.image = None  # the row still goes in, without its picture
                     self.images_dropped += 1
                     if self.images_dropped == 1 or self.images_dropped % 1000 == 0:
@@ -120,7 +155,8 @@ class PredictionLogWriter:
                             byte_limit,
                             self.images_dropped,
                         )
-                self._queued_bytes += _size(entry)
+                    size = self._entry_size(entry)
+                self._queued_bytes += size
             self._queue.put_nowait(entry)
 
     def queued_bytes(self) -> int:
@@ -141,14 +177,12 @@ class PredictionLogWriter:
                 self._queued_bytes = 0
             self._stopping.clear()
             self._pid = os.getpid()
-            self._thread = threading.Thread(
-                target=self._run, name="prediction-log-writer", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
             self._thread.start()
 
     # --- the writer thread -----------------------------------------------------------------
     def _take(self, first_timeout: float | None) -> list[LogEntry]:
-        batch_size = int(settings.PREDICTION_LOG_BATCH)
+        batch_size = int(self.writer_settings().batch)
         batch: list[LogEntry] = []
         try:
             if first_timeout is None:
@@ -163,11 +197,11 @@ class PredictionLogWriter:
             except queue.Empty:
                 break
         with self._bytes_lock:
-            self._queued_bytes -= sum(_size(entry) for entry in batch)
+            self._queued_bytes -= sum(self._entry_size(entry) for entry in batch)
         return batch
 
     def _run(self) -> None:
-        interval = float(settings.PREDICTION_LOG_INTERVAL)
+        interval = float(self.writer_settings().interval)
         while not self._stopping.is_set():
             batch = self._take(first_timeout=1.0)
             if not batch:
@@ -233,7 +267,7 @@ class PredictionLogWriter:
         """Put entries that could not be written back on the queue (beyond its limits: they
         were counted in once already)."""
         with self._bytes_lock:
-            self._queued_bytes += sum(_size(entry) for entry in batch)
+            self._queued_bytes += sum(self._entry_size(entry) for entry in batch)
         for entry in batch:
             self._queue.put_nowait(entry)
 
@@ -271,6 +305,7 @@ class PredictionLogWriter:
                     uncertain=entry.uncertain,
                     ood_score=entry.ood_score,
                     out_of_distribution=entry.out_of_distribution,
+                    sketch=entry.sketch,
                     latency_ms=entry.latency_ms,
                     image=name,
                     image_sha256=sha256,

@@ -51,12 +51,20 @@ def deployment_history(*, deployment: Deployment) -> QuerySet[DeploymentChange]:
     )
 
 
-def deployment_candidate_get(*, deployment: Deployment) -> dict[str, Any] | None:
-    """The canary under way (None when there is none): its version, its share of the
-    requests, and how many logged predictions each version gave since it started."""
+def deployment_candidate_get(
+    *, deployment: Deployment, detail: bool = False
+) -> dict[str, Any] | None:
+    """The rollout under way (None when there is none): its mode and version, a canary's
+    share of the requests, and how many logged predictions each version gave since it
+    started; for a shadow also its counts (``shadow_selectors.shadow_state``; with
+    ``detail``, the gate and the latest disagreements too)."""
     candidate = deployment.candidate_version
     if candidate is None:
         return None
+    if deployment.candidate_mode == Deployment.CandidateMode.SHADOW:
+        from apps.deployments.shadow_selectors import shadow_state
+
+        return shadow_state(deployment=deployment, detail=detail)
     counts = dict(
         PredictionLog.objects.filter(
             deployment=deployment,
@@ -77,6 +85,7 @@ def deployment_candidate_get(*, deployment: Deployment) -> dict[str, Any] | None
             "candidate": counts.get(candidate.pk, 0),
             "live": counts.get(deployment.model_version_id, 0),
         },
+        "requests": counts.get(candidate.pk, 0),
     }
 
 

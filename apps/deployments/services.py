@@ -39,6 +39,7 @@ from apps.deployments.serving import (
 )
 from apps.deployments.serving.decoding import decode_for_model
 from apps.deployments.serving.registry import canary_route, registry
+from apps.deployments.shadow_worker import shadow_submit
 from apps.labeling.models import LabelEvent
 from apps.projects.models import Label, Project
 from apps.projects.selectors import label_find_by_name
@@ -453,6 +454,7 @@ def predictions_make(
         batch = ml.preprocess_batch([image.image for image in decoded], live.backbone)
         probabilities, features = runner.predict_arrays_with_features(batch)
     ood_scores, ood_flags = _ood(runner, features, len(probabilities))
+    sketches = runner.sketches(features, len(probabilities))
 
     labels = live.labels
     latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
@@ -492,6 +494,7 @@ def predictions_make(
                 uncertain=uncertain,
                 ood_score=ood_scores[k],
                 out_of_distribution=ood_flags[k],
+                sketch=sketches[k],
                 latency_ms=latency_ms,
                 created_at=created_at,
                 source=source,
@@ -500,6 +503,8 @@ def predictions_make(
             )
         )
     writer.submit(entries)
+    if live.shadow is not None:  # a shadow candidate runs on the same inputs, off this path
+        shadow_submit(live=live, entries=entries, batch=batch, images=[d.image for d in decoded])
     metrics.predictions_observe(
         deployment=live.slug, labels=[e.label for e in entries], seconds=latency_ms / 1000
     )

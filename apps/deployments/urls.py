@@ -29,6 +29,16 @@ urlpatterns = [
         canary_apis.DeploymentCandidatePromoteApi.as_view(),
         name="deployment-candidate-promote",
     ),
+    path(
+        "deployments/<slug:slug>/candidate/disagreements/",
+        canary_apis.ShadowDisagreementListApi.as_view(),
+        name="deployment-candidate-disagreements",
+    ),
+    path(
+        "deployments/<slug:slug>/candidate/disagreements/<str:result_id>/settle/",
+        canary_apis.ShadowDisagreementSettleApi.as_view(),
+        name="deployment-candidate-settle",
+    ),
     path("deployments/<slug:slug>/keys/", apis.ApiKeyListApi.as_view(), name="deployment-keys"),
     path(
         "deployments/<slug:slug>/keys/<str:key_id>/",

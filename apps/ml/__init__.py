@@ -77,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "TrainCancelled": "training",
     "TrainResult": "training",
     "fit_finetune": "finetune",
+    "FinetuneOutcome": "finetune_outcome",
+    "FinetuneResult": "finetune",
     "fit_quick": "training",
     "L2_GRID": "training",
     "L2_SEARCH_MAX_IMAGES": "training",
@@ -92,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "cross_validated_probabilities": "data_health",
     "label_issues": "data_health",
     "near_duplicates": "data_health",
+    "nearest_labelled": "neighbours",
     # maps, clusters and learning curves on embeddings (numpy, scikit-learn when called)
     "Clusters": "projection",
     "cluster_embeddings": "projection",
@@ -105,6 +108,18 @@ _EXPORTS: dict[str, str] = {
     "fit_power_law": "curves",
     "learning_advice": "curves",
     "learning_curve": "curves",
+    # drift on served embeddings (numpy, scipy)
+    "DriftProjection": "drift",
+    "DriftTest": "drift",
+    "DriftVerdict": "drift",
+    "confidence_drift": "drift",
+    "drift_combine": "drift",
+    "drift_reference_sketches": "drift",
+    "embedding_drift": "drift",
+    "fit_drift_projection": "drift",
+    "label_mix_drift": "drift",
+    "sketch_to_bytes": "drift",
+    "sketches_from_bytes": "drift",
     # comparing versions: data and parameter hashes and diffs, paired statistics (scipy)
     "DifferenceInterval": "comparison",
     "compare_predictions": "comparison",
@@ -166,11 +181,25 @@ if TYPE_CHECKING:
         label_issues,
         near_duplicates,
     )
+    from apps.ml.drift import (
+        DriftProjection,
+        DriftTest,
+        DriftVerdict,
+        confidence_drift,
+        drift_combine,
+        drift_reference_sketches,
+        embedding_drift,
+        fit_drift_projection,
+        label_mix_drift,
+        sketch_to_bytes,
+        sketches_from_bytes,
+    )
     from apps.ml.embedding import embed, embed_arrays
     from apps.ml.evaluation import evaluate, expected_calibration_error
     from apps.ml.export import export_checked, export_onnx
     from apps.ml.features import load_features
-    from apps.ml.finetune import CheckpointError, fit_finetune
+    from apps.ml.finetune import CheckpointError, FinetuneResult, fit_finetune
+    from apps.ml.finetune_outcome import FinetuneOutcome
     from apps.ml.heads import (
         LinearHead,
         build_classifier,
@@ -189,6 +218,7 @@ if TYPE_CHECKING:
         read_image_header,
     )
     from apps.ml.inference import Predictor
+    from apps.ml.neighbours import nearest_labelled
     from apps.ml.onnx_compose import compose_classifier_onnx
     from apps.ml.preprocessing import preprocess, preprocess_batch, train_transform
     from apps.ml.projection import (

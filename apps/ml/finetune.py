@@ -2,8 +2,18 @@
 
 Laid out like torchvision's classification reference: ``train_one_epoch`` and ``evaluate``
 are plain functions over a model and a loader, and ``fit_finetune`` is the short loop
-around them. After every epoch it hands out a complete checkpoint (model, optimiser,
-scheduler, loss scaler, random generators, early-stopping state, best weights, history,
+around them, with the reference's recipe: TrivialAugmentWide on the training images only
+(``apps.ml.augment``), label smoothing, layer-wise learning rates (the head at its base
+rate, each backbone block below a fraction of the one above), an exponential moving average
+of the weights scored beside the raw weights (``apps.ml.ema``), warm-up then cosine, and
+mixed precision with channels-last memory on CUDA only.
+
+The run starts from a linear probe and counts it as epoch 0: it stops early, with the
+reason in words, when no epoch beats the probe for ``patience`` epochs or when the epochs
+left cannot close the gap, and then says the probe was kept (``FinetuneOutcome``).
+
+After every epoch it hands out a complete checkpoint (model, optimiser, scheduler, loss
+scaler, averaged weights, random generators, early-stopping state, best weights, history,
 spec) as bytes; given back through ``resume=``, the run continues after that epoch exactly
 as if it had never stopped. Where the bytes are kept is the caller's business.
 """
@@ -23,10 +33,25 @@ import torch
 from PIL import Image
 from torch import nn
 
+from apps.ml.augment import ImageTransform
 from apps.ml.backbones import get_backbone
+from apps.ml.ema import WeightEma, ema_decay
 from apps.ml.features import load_features
+from apps.ml.finetune_outcome import (
+    EarlyStopping,
+    FinetuneOutcome,
+    finetune_outcome,
+    gap_cannot_close,
+)
+from apps.ml.finetune_recipe import (
+    EMA_HALF_LIFE_EPOCHS,
+    LABEL_SMOOTHING,
+    LAYER_DECAY,
+    Precision,
+    layerwise_param_groups,
+    precision_for,
+)
 from apps.ml.heads import Classifier, LinearHead
-from apps.ml.preprocessing import preprocess, train_transform
 from apps.ml.training import (
     FinetuneSpec,
     ImageSource,
@@ -40,7 +65,7 @@ from apps.ml.training import (
 )
 
 # Bump when the checkpoint's layout changes: an older one is then refused, not misread.
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 # Spec fields that may differ between the run that wrote a checkpoint and the one resuming
 # it (a retry may land on another machine).
 _OPERATIONAL_FIELDS = ("device", "num_workers")
@@ -93,64 +118,28 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _freeze_bottom(model: Classifier, unfreeze_blocks: int) -> list[nn.Module]:
+def _trainable_layers(model: Classifier, unfreeze_blocks: int) -> list[nn.Module]:
     """Freeze the backbone except its last ``unfreeze_blocks`` blocks and the layers after
-    them. Returns the trainable backbone modules."""
+    them. Returns the trainable layers from the output down: head, 1x1 conv head, then the
+    unfrozen blocks from the top."""
     for p in model.features.parameters():
         p.requires_grad_(False)
     blocks = list(model.features.blocks)
     if not 0 <= unfreeze_blocks <= len(blocks):
         raise ValueError(f"unfreeze_blocks must lie in 0..{len(blocks)}.")
-    trainable = blocks[len(blocks) - unfreeze_blocks :] if unfreeze_blocks > 0 else []
-    trainable += model.features.head_modules()
-    for module in trainable:
-        for p in module.parameters():
-            p.requires_grad_(True)
-    return trainable
+    unfrozen = blocks[len(blocks) - unfreeze_blocks :] if unfreeze_blocks > 0 else []
+    layers: list[nn.Module] = [model.head, nn.ModuleList(model.features.head_modules())]
+    layers += reversed(unfrozen)
+    for layer in layers[1:]:
+        layer.requires_grad_(True)
+    return layers
 
 
 def _set_train_mode(model: Classifier, trainable: list[nn.Module]) -> None:
     # Frozen layers keep their ImageNet batch-norm statistics (eval mode).
     model.eval()
-    model.head.train()
     for module in trainable:
         module.train()
-
-
-class EarlyStopping:
-    """Keeps track of the best validation epoch: a higher accuracy, or the same accuracy with a
-    lower loss (small validation sets tie often), is an improvement; ``patience`` epochs in a
-    row without one mean stop."""
-
-    def __init__(self, patience: int) -> None:
-        self.patience = patience
-        self.best: tuple[float, float] | None = None
-        self.best_epoch = 0
-        self.stale = 0
-
-    def update(self, epoch: int, val_accuracy: float, val_loss: float) -> bool:
-        """Record an epoch's scores; True when it is the best so far."""
-        if (
-            self.best is None
-            or val_accuracy > self.best[0]
-            or (val_accuracy == self.best[0] and val_loss < self.best[1])
-        ):
-            self.best, self.best_epoch, self.stale = (val_accuracy, val_loss), epoch, 0
-            return True
-        self.stale += 1
-        return False
-
-    @property
-    def should_stop(self) -> bool:
-        return self.stale >= self.patience
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "stale": self.stale}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        best = state["best"]
-        self.best = None if best is None else (float(best[0]), float(best[1]))
-        self.best_epoch, self.stale = int(state["best_epoch"]), int(state["stale"])
 
 
 def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -159,6 +148,12 @@ def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def _no_autocast(device: torch.device) -> dict[str, Any]:
     return {"device_type": device.type, "enabled": False}
+
+
+def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    if channels_last and x.ndim == 4:
+        return x.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return x.to(device, non_blocking=True)
 
 
 def train_one_epoch(
@@ -171,13 +166,16 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     device: torch.device | str = "cpu",
     autocast: dict[str, Any] | None = None,
+    channels_last: bool = False,
+    ema: WeightEma | None = None,
     should_stop: StopCheck | None = None,
     on_batch: BatchCallback | None = None,
 ) -> tuple[float, float]:
-    """One pass over ``loader``, stepping the optimiser (and the scheduler) after each batch.
-    The caller puts ``model`` in the mode it trains in (fine-tuning keeps frozen layers in
-    eval mode). Returns (mean loss, accuracy) over the samples seen. Raises
-    ``TrainCancelled`` when ``should_stop()`` answers True before a batch."""
+    """One pass over ``loader``, stepping the optimiser (and the scheduler, and the averaged
+    weights) after each batch. The caller puts ``model`` in the mode it trains in
+    (fine-tuning keeps frozen layers in eval mode). Returns (mean loss, accuracy) over the
+    samples seen. Raises ``TrainCancelled`` when ``should_stop()`` answers True before a
+    batch."""
     device = torch.device(device)
     autocast = autocast or _no_autocast(device)
     scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
@@ -186,7 +184,7 @@ def train_one_epoch(
     for batch_index, (x, y) in enumerate(loader):
         if should_stop is not None and should_stop():
             raise TrainCancelled()
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = _to_device(x, device, channels_last), y.to(device, non_blocking=True)
         optimiser.zero_grad(set_to_none=True)
         with torch.autocast(**autocast):
             logits = model(x)
@@ -196,6 +194,8 @@ def train_one_epoch(
         scaler.update()
         if scheduler is not None:
             scheduler.step()
+        if ema is not None:
+            ema.update(model)
         loss_sum += float(loss.detach()) * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
@@ -210,6 +210,7 @@ def evaluate(
     *,
     device: torch.device | str = "cpu",
     autocast: dict[str, Any] | None = None,
+    channels_last: bool = False,
 ) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``model`` over ``loader``, in eval mode and under
     ``torch.inference_mode()``; (nan, 0.0) for an empty loader."""
@@ -220,7 +221,7 @@ def evaluate(
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     with torch.inference_mode():
         for x, y in loader:
-            x, y = x.to(device), y.to(device)
+            x, y = _to_device(x, device, channels_last), y.to(device)
             with torch.autocast(**autocast):
                 logits = model(x)
             loss_sum += float(loss_fn(logits.float(), y))
@@ -230,11 +231,19 @@ def evaluate(
 
 
 @dataclass
+class FinetuneResult(TrainResult):
+    """A ``TrainResult`` that also says how fine-tuning went against its probe."""
+
+    outcome: FinetuneOutcome | None = None
+
+
+@dataclass
 class _Run:
     """Everything one fine-tuning run trains with; what a checkpoint saves and restores."""
 
     spec: FinetuneSpec
     device: torch.device
+    precision: Precision
     model: Classifier
     trainable: list[nn.Module]
     train_loader: torch.utils.data.DataLoader
@@ -243,12 +252,17 @@ class _Run:
     optimiser: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
-    autocast: dict[str, Any]
+    ema: WeightEma
     generator: torch.Generator
     stopper: EarlyStopping
     best_state: dict[str, torch.Tensor]
     history: list[dict[str, Any]]
     epoch: int = 0
+    stopped: str = ""  # why the run ended early ("patience", "gap"), once it has
+
+    @property
+    def val_images(self) -> int:
+        return len(cast(Sized, self.val_loader.dataset))
 
     def checkpoint(self) -> bytes:
         rng = {"torch": torch.get_rng_state(), "loader": self.generator.get_state()}
@@ -262,7 +276,9 @@ class _Run:
             "optimiser": self.optimiser.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict(),
             "early_stopping": self.stopper.state_dict(),
+            "stopped": self.stopped,
             "best_state": self.best_state,
             "history": self.history,
             "rng": rng,
@@ -290,7 +306,9 @@ class _Run:
         self.scheduler.load_state_dict(state["scheduler"])
         if state["scaler"] and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
+        self.ema.load_state_dict(state["ema"])
         self.stopper.load_state_dict(state["early_stopping"])
+        self.stopped = str(state["stopped"])
         self.best_state = state["best_state"]
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
@@ -301,8 +319,7 @@ class _Run:
 
     @property
     def finished(self) -> bool:
-        has_val = len(cast(Sized, self.val_loader.dataset)) > 0
-        return self.epoch >= self.spec.epochs or (has_val and self.stopper.should_stop)
+        return self.epoch >= self.spec.epochs or bool(self.stopped)
 
 
 def _check_spec(
@@ -334,17 +351,19 @@ def _setup(
 ) -> _Run:
     num_classes = len(spec.labels)
     device = _device(spec.device)
+    precision = precision_for(
+        device.type, bf16_supported=device.type == "cuda" and torch.cuda.is_bf16_supported()
+    )
     backbone = get_backbone(spec.backbone)
     generator = torch.Generator().manual_seed(spec.seed)
     head = LinearHead(backbone.feature_dim, num_classes, dropout=spec.dropout)
     if init_head_state is not None:
         head.load_state_dict(init_head_state)
     model = Classifier(load_features(backbone), head)
-    trainable = _freeze_bottom(model, spec.unfreeze_blocks)
+    layers = _trainable_layers(model, spec.unfreeze_blocks)
     model.to(device)
-
-    def eval_transform(image: Image.Image) -> torch.Tensor:
-        return torch.from_numpy(preprocess(image, backbone))
+    if precision.channels_last:
+        model.to(memory_format=torch.channels_last)
 
     loader_options: dict[str, Any] = {
         "batch_size": spec.batch_size,
@@ -353,23 +372,28 @@ def _setup(
         "pin_memory": device.type == "cuda",
     }
     train_loader = torch.utils.data.DataLoader(
-        _ImageDataset(train, train_transform(backbone)),
+        _ImageDataset(train, ImageTransform(backbone, train=True)),
         shuffle=True,
         generator=generator,
         drop_last=len(train) > spec.batch_size,
         **loader_options,
     )
-    val_loader = torch.utils.data.DataLoader(_ImageDataset(val, eval_transform), **loader_options)
+    val_loader = torch.utils.data.DataLoader(
+        _ImageDataset(val, ImageTransform(backbone, train=False)), **loader_options
+    )
     weight = _class_weights(labels, num_classes).to(device) if spec.class_weighted else None
     optimiser = torch.optim.AdamW(
-        [
-            {"params": [p for m in trainable for p in m.parameters()], "lr": spec.lr},
-            {"params": model.head.parameters(), "lr": spec.head_lr},
-        ],
-        weight_decay=spec.weight_decay,
+        layerwise_param_groups(
+            layers,
+            head_lr=spec.head_lr,
+            lr=spec.lr,
+            decay=LAYER_DECAY,
+            weight_decay=spec.weight_decay,
+        )
     )
-    total_steps = max(1, spec.epochs * len(train_loader))
-    warmup = min(len(train_loader), total_steps // 10)
+    steps_per_epoch = len(train_loader)
+    total_steps = max(1, spec.epochs * steps_per_epoch)
+    warmup = min(steps_per_epoch, total_steps // 10)
 
     def lr_factor(step: int) -> float:
         if step < warmup:
@@ -377,21 +401,19 @@ def _setup(
         progress = (step - warmup) / max(1, total_steps - warmup)
         return 0.5 * (1 + math.cos(math.pi * progress))
 
-    use_amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     return _Run(
         spec=spec,
         device=device,
+        precision=precision,
         model=model,
-        trainable=trainable,
+        trainable=layers,
         train_loader=train_loader,
         val_loader=val_loader,
-        loss_fn=nn.CrossEntropyLoss(weight=weight),
+        loss_fn=nn.CrossEntropyLoss(weight=weight, label_smoothing=LABEL_SMOOTHING),
         optimiser=optimiser,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor),
-        # bf16 keeps float32's range: only fp16 needs loss scaling.
-        scaler=torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16),
-        autocast={"device_type": device.type, "dtype": amp_dtype, "enabled": use_amp},
+        scaler=torch.amp.GradScaler("cuda", enabled=precision.scale_loss),
+        ema=WeightEma(model, decay=ema_decay(EMA_HALF_LIFE_EPOCHS * steps_per_epoch)),
         generator=generator,
         stopper=EarlyStopping(spec.patience),
         best_state=_state_copy(model),
@@ -399,12 +421,23 @@ def _setup(
     )
 
 
+def _score(run: _Run, model: nn.Module) -> tuple[float, float]:
+    return evaluate(
+        model,
+        run.val_loader,
+        device=run.device,
+        autocast=run.precision.autocast,
+        channels_last=run.precision.channels_last,
+    )
+
+
 def _epoch(
     run: _Run, *, on_progress: ProgressCallback | None, should_stop: StopCheck | None
 ) -> None:
-    """Train and score one more epoch, and keep its weights when they are the best."""
+    """Train and score one more epoch (raw and averaged weights), keep the better of the two
+    when it is the best so far, and decide whether to go on."""
     spec, epoch = run.spec, run.epoch + 1
-    has_val = len(cast(Sized, run.val_loader.dataset)) > 0
+    has_val = run.val_images > 0
 
     def on_batch(done: int, batches: int) -> None:
         if on_progress is not None:
@@ -421,7 +454,9 @@ def _epoch(
         scheduler=run.scheduler,
         scaler=run.scaler,
         device=run.device,
-        autocast=run.autocast,
+        autocast=run.precision.autocast,
+        channels_last=run.precision.channels_last,
+        ema=run.ema,
         should_stop=should_stop,
         on_batch=on_batch,
     )
@@ -432,11 +467,16 @@ def _epoch(
         "val_accuracy": None,
         "val_loss": None,
     }
+    chosen: nn.Module = run.model
     val_accuracy, val_loss = float("nan"), 0.0
     if has_val:
-        val_accuracy, val_loss = evaluate(
-            run.model, run.val_loader, device=run.device, autocast=run.autocast
-        )
+        val_accuracy, val_loss = _score(run, run.model)
+        ema_accuracy, ema_loss = _score(run, run.ema.module)
+        row["raw_val_accuracy"] = round(val_accuracy, 5)
+        row["ema_val_accuracy"] = round(ema_accuracy, 5)
+        if (ema_accuracy, -ema_loss) > (val_accuracy, -val_loss):
+            chosen, val_accuracy, val_loss = run.ema.module, ema_accuracy, ema_loss
+        row["weights"] = "ema" if chosen is run.ema.module else "raw"
         row["val_accuracy"], row["val_loss"] = round(val_accuracy, 5), round(val_loss, 5)
     row["seconds"] = round(time.perf_counter() - started, 2)
     run.history.append(row)
@@ -444,8 +484,13 @@ def _epoch(
     if on_progress is not None:
         on_progress(ProgressEvent("training", epoch / spec.epochs, metrics=row))
     if not has_val or run.stopper.update(epoch, val_accuracy, val_loss):
-        run.best_state = _state_copy(run.model)
+        run.best_state = _state_copy(chosen)
         run.stopper.best_epoch = epoch
+    if has_val and epoch < spec.epochs:
+        if run.stopper.should_stop:
+            run.stopped = "patience"
+        elif gap_cannot_close(run.history, epochs=spec.epochs, val_images=run.val_images):
+            run.stopped = "gap"
 
 
 def fit_finetune(
@@ -458,14 +503,15 @@ def fit_finetune(
     init_head_state: dict[str, torch.Tensor] | None = None,
     on_checkpoint: CheckpointCallback | None = None,
     resume: bytes | None = None,
-) -> TrainResult:
-    """Fine-tune the top of the backbone with its head.
+    stop_if_probe_perfect: bool = False,
+) -> FinetuneResult:
+    """Fine-tune the top of the backbone with its head (the recipe in the module's notes).
 
-    Augmentation (random resized crop, flip, colour jitter), AdamW with warm-up + cosine
-    schedule, early stopping on validation accuracy (the best weights are kept), mixed
-    precision on CUDA. With ``init_head_state`` (a linear probe) the untouched model is scored
-    first as epoch 0, so the result is never worse on validation than the probe it started
-    from. Without validation images every epoch runs and the last one is kept.
+    With ``init_head_state`` (a linear probe) the untouched model is scored first as epoch
+    0, so the result is never worse on validation than the probe it started from, and
+    ``result.outcome`` says whether an epoch beat it and why the run stopped. Each epoch's
+    weights are the raw ones or their moving average, whichever scored better on
+    validation. Without validation images every epoch runs and the last one is kept.
 
     ``on_checkpoint(epoch, data)`` receives a complete checkpoint after every epoch; passing
     the latest one back as ``resume`` (same spec and data) continues after that epoch, with
@@ -473,6 +519,10 @@ def fit_finetune(
     are not bit-for-bit deterministic). A checkpoint of another spec raises
     ``CheckpointError`` before any training. The whole run draws on a private random generator
     seeded from ``spec.seed``.
+
+    ``stop_if_probe_perfect``: when the probe scores every validation image right, no epoch
+    can beat it on accuracy (and label smoothing makes the fine-tuned validation loss no fair
+    tie-break), so no epoch is trained and the probe is kept.
     """
     started = time.perf_counter()
     labels = _check_spec(spec, train, val)
@@ -484,10 +534,10 @@ def fit_finetune(
         if resume is not None:
             run.restore(resume)
         elif val and init_head_state is not None:
-            val_accuracy, val_loss = evaluate(
-                run.model, run.val_loader, device=run.device, autocast=run.autocast
-            )
+            val_accuracy, val_loss = _score(run, run.model)
             run.stopper.update(0, val_accuracy, val_loss)
+            if stop_if_probe_perfect and val_accuracy >= 1.0:
+                run.stopped = "perfect_probe"
             run.history.append(
                 {
                     "epoch": 0,
@@ -505,7 +555,7 @@ def fit_finetune(
     head_state = {
         k.removeprefix("head."): v for k, v in run.best_state.items() if k.startswith("head.")
     }
-    return TrainResult(
+    return FinetuneResult(
         spec=spec,
         head_state=head_state,
         model_state=run.best_state,
@@ -513,4 +563,11 @@ def fit_finetune(
         best_epoch=run.stopper.best_epoch,
         seconds=time.perf_counter() - started,
         device=run.device.type,
+        outcome=finetune_outcome(
+            run.history,
+            best_epoch=run.stopper.best_epoch,
+            stopped=run.stopped or "all_epochs",
+            epochs=spec.epochs,
+            patience=spec.patience,
+        ),
     )

@@ -126,6 +126,24 @@ class RegularisationSerializer(serializers.Serializer):
     scores = PenaltyScoreSerializer(many=True)
 
 
+class FinetuneOutcomeSerializer(serializers.Serializer):
+    """How fine-tuning went against the frozen-feature model it started from (epoch 0)."""
+
+    # "kept_probe": no epoch beat it, the version is that model; "unchecked": no validation.
+    outcome = serializers.ChoiceField(choices=["improved", "kept_probe", "unchecked"])
+    # One sentence for people: what happened and why the run stopped.
+    reason = serializers.CharField()
+    stopped = serializers.ChoiceField(choices=["patience", "gap", "perfect_probe", "all_epochs"])
+    epochs_run = serializers.IntegerField()
+    epochs_planned = serializers.IntegerField()
+    best_epoch = serializers.IntegerField()
+    # Validation accuracy of the starting model and of the weights kept.
+    probe_accuracy = serializers.FloatField(allow_null=True)
+    best_accuracy = serializers.FloatField(allow_null=True)
+    # The kept epoch's averaged (EMA) weights scored better than its raw weights.
+    ema_used = serializers.BooleanField()
+
+
 class TrainingMetricsSerializer(serializers.Serializer):
     """What a job reports: ``history`` while it runs; the evaluation on the held-out images
     once it has succeeded. Every key is optional (a queued job has none)."""
@@ -153,6 +171,7 @@ class TrainingMetricsSerializer(serializers.Serializer):
     # version's weights are then the quick model's), "improved" otherwise.
     outcome = serializers.ChoiceField(choices=["kept_probe", "improved"], required=False)
     kept_probe = serializers.BooleanField(required=False)
+    finetune = FinetuneOutcomeSerializer(required=False)
     # While running: an estimate of the seconds left.
     eta_seconds = serializers.FloatField(required=False)
     # The statically quantized copy (apps.training.compression), beside fp32.

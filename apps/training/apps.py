@@ -16,7 +16,11 @@ class TrainingConfig(AppConfig):
         from apps.training.embeddings import EMBEDDING_LOST_ERROR, embeddings_schedule
         from apps.training.health.compute import HEALTH_LOST_ERROR
         from apps.training.models import CompressionJob, EmbeddingJob, HealthJob, TrainingJob
-        from apps.training.services import LOST_WORKER_ERROR, training_job_on_lost
+        from apps.training.services import (
+            LOST_WORKER_ERROR,
+            training_job_announce_ended,
+            training_job_on_lost,
+        )
 
         register(
             JobKind(
@@ -24,6 +28,7 @@ class TrainingConfig(AppConfig):
                 task=tasks.run_job,
                 lost_message=LOST_WORKER_ERROR,
                 on_lost=training_job_on_lost,
+                on_ended=training_job_announce_ended,
             )
         )
         register(

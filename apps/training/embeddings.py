@@ -4,7 +4,9 @@ Freshly stored images are embedded in the background: ``embeddings_schedule`` (c
 ``apps.core.hooks.images_created``) cuts their ids into chunks of ``EMBED_JOB_CHUNK``, one
 ``EmbeddingJob`` each, so that every free worker process takes a chunk. Each job runs on the
 job machine (``apps.core.jobs``): claimed once, fenced heartbeats between batches, retried
-after a lost worker up to ``JOB_MAX_ATTEMPTS``, then failed. Training computes whatever is
+after a lost worker up to ``JOB_MAX_ATTEMPTS``, then failed. A chunk is embedded with every
+backbone the project's modes use (``selectors.ingest_backbones``: Lite2 too once the project
+trains in accurate mode). Training computes whatever is
 still missing itself (``embeddings_compute``), so a failed chunk only costs time.
 """
 
@@ -24,7 +26,7 @@ from apps import ml
 from apps.core.jobs import job_claim, job_dispatch, job_finish, job_heartbeat
 from apps.datasets.models import Image
 from apps.training.models import Embedding, EmbeddingJob
-from apps.training.selectors import ID_CHUNK, embedding_ids
+from apps.training.selectors import ID_CHUNK, embedding_ids, ingest_backbones
 
 logger = logging.getLogger(__name__)
 
@@ -179,12 +181,15 @@ def embedding_job_run(*, job_id: int) -> EmbeddingJob | None:
         lost = lost or not job_heartbeat(job)
 
     try:
-        created = embeddings_compute(
-            image_ids=job.image_ids,
-            on_batch=beat,
-            should_stop=lambda: lost,
-            threads=EMBED_JOB_THREADS,
-        )
+        created = 0
+        for backbone in ingest_backbones(project_id=job.project_id):
+            created += embeddings_compute(
+                image_ids=job.image_ids,
+                backbone=backbone,
+                on_batch=beat,
+                should_stop=lambda: lost,
+                threads=EMBED_JOB_THREADS,
+            )
     except Exception:
         logger.exception("embedding job %s failed", job.pk)
         job_finish(job, status=EmbeddingJob.Status.FAILED, error=EMBEDDING_FAILED_ERROR)

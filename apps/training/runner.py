@@ -8,6 +8,7 @@ no transaction open.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -24,21 +25,25 @@ from apps.datasets.models import Image
 from apps.training.checkpoints import checkpoint_load, checkpoint_save
 from apps.training.embeddings import embeddings_compute, image_open_normalized
 from apps.training.health.reference import OOD_FILENAME, ood_reference_bytes
-from apps.training.models import TrainingJob
+from apps.training.models import ACCURATE_BACKBONE, TrainingJob
 from apps.training.selectors import ID_CHUNK, accuracy_interval_of, embedding_vectors
 
 logger = logging.getLogger(__name__)
 
 # Share of the train split held out for validation when the project has no val images.
 HOLDOUT_FRACTION = 0.2
-# Accurate mode's backbone, whatever the project's: a linear head on EfficientNet-Lite2's
-# frozen features (260 px) reached 96.1 % on hymenoptera val/ where Lite0's reached 94.8 %.
-ACCURATE_BACKBONE = "efficientnet_lite2"
 # What quick-mode metrics say they were measured on when the project has no test images.
 CROSS_VALIDATION = "cross-validation"
 # Per-stage shares of the overall progress bar.
 QUICK_STAGES = {"embedding": 0.35, "training": 0.45, "evaluating": 0.05, "exporting": 0.15}
 FINETUNE_STAGES = {"embedding": 0.05, "training": 0.8, "exporting": 0.1, "evaluating": 0.05}
+# Fine-tuning's backbone and starting point: accurate mode's (see ``_train_finetune``).
+FINETUNE_BACKBONE = ACCURATE_BACKBONE
+# Top backbone blocks fine-tuning trains, each at ``ml``'s layer decay times the rate above.
+FINETUNE_UNFREEZE_BLOCKS = 3
+# A probe right on all of at least this many validation images cannot be beaten: no epoch
+# is trained (hymenoptera: 49/49). On fewer, a perfect score is too likely by chance.
+PERFECT_PROBE_MIN_VAL_IMAGES = 20
 # Images per batch when evaluating a fine-tuned network.
 EVAL_BATCH = 32
 # Real images the fine-tuned network's ONNX export is checked on against PyTorch.
@@ -439,11 +444,16 @@ def _final_metrics(
 
 
 def _finetune_outcome(result: Any, *, has_probe: bool) -> dict[str, Any]:
-    """Whether fine-tuning beat the quick model it started from. Epoch 0 is that quick model
-    scored on validation (``ml.fit_finetune``): when it stays the best, the weights kept ARE
-    the quick model's, and the user must be told so rather than shown a "new" model."""
+    """Whether fine-tuning beat the frozen-feature model it started from. Epoch 0 is that
+    model scored on validation (``ml.fit_finetune``): when it stays the best, the weights
+    kept ARE a frozen-feature model's, and the user must be told so rather than shown a
+    "new" model. ``finetune`` carries the figures and the reason in words."""
     kept = has_probe and getattr(result, "best_epoch", None) == 0
-    return {"outcome": "kept_probe" if kept else "improved", "kept_probe": kept}
+    metrics: dict[str, Any] = {"outcome": "kept_probe" if kept else "improved", "kept_probe": kept}
+    outcome = getattr(result, "outcome", None)
+    if outcome is not None:
+        metrics["finetune"] = outcome.as_dict()
+    return metrics
 
 
 def _image_source(name: str) -> Callable[[], Any]:
@@ -458,28 +468,52 @@ def _train_finetune(
     part: Partition,
     files: dict[int, str],
 ) -> TrainOutput:
+    # Fine-tuning starts from accurate mode's model, whatever the project's backbone: the
+    # bar it must clear is the best frozen-feature model a user can have in seconds, and
+    # when it cannot, what it keeps is that model, not a weaker one.
+    spec = ml.get_backbone(FINETUNE_BACKBONE)
     progress = Progress(monitor, FINETUNE_STAGES)
-    # The head starts from a linear probe on the cached embeddings (a good start, and its
-    # held-out score says what fine-tuning adds over quick mode).
     ids = [i for i, _ in part.train + part.val + part.held_out]
     vectors = _embeddings(
         list(dict.fromkeys(ids)), backbone=spec.name, progress=progress, monitor=monitor
     )
+    # The head starts from a linear probe on the training images' cached embeddings; scored
+    # on validation (epoch 0), it is the score every fine-tuned epoch must beat.
     probe, _ = _quick_fit(
         spec, labels, part, vectors, on_progress=None, should_stop=monitor.should_stop
     )
+    # What ships if no epoch beats it: the same head refit on training + validation images,
+    # as accurate mode trains it; only when the held-out images are not the validation ones.
+    frozen = probe
+    if part.val and part.evaluated_on == "test":
+        everything = dataclasses.replace(part, train=sorted(part.train + part.val))
+        frozen, _ = _quick_fit(
+            spec, labels, everything, vectors, on_progress=None, should_stop=monitor.should_stop
+        )
     held_x, probe_y, _ = _arrays(part.held_out, vectors)
     probe_metrics = ml.evaluate(
-        ml.head_probabilities(probe.head_state, held_x), probe_y, labels=list(labels)
+        ml.head_probabilities(frozen.head_state, held_x), probe_y, labels=list(labels)
     )
 
     progress.begin("training")
     result = _finetune(job, monitor, spec, labels, part, files, progress, probe.head_state)
+    outcome = _finetune_outcome(result, has_probe=bool(part.val))
+    model_state = result.model_state
+    if outcome["kept_probe"]:
+        kept = ml.build_classifier(spec.name, len(labels), head_state=frozen.head_state)
+        model_state = {
+            k.removeprefix("classifier."): v.detach().clone() for k, v in kept.state_dict().items()
+        }
+        if frozen is not probe and "finetune" in outcome:
+            outcome["finetune"]["reason"] += (
+                f" The version is that model refit on all {len(part.train) + len(part.val)} "
+                "training and validation images, as accurate mode trains it."
+            )
 
     # Exported first, then evaluated through ONNX Runtime: the metrics are those of the very
     # file that will serve predictions (and ORT runs it faster than PyTorch on a CPU).
     progress.begin("exporting")
-    model = ml.build_classifier(spec.name, len(labels), model_state=result.model_state).eval()
+    model = ml.build_classifier(spec.name, len(labels), model_state=model_state).eval()
     held_ids = [i for i, _ in part.held_out]
     held_y = np.asarray([y for _, y in part.held_out], dtype=np.int64)
     check_images = [_image_source(files[i])() for i in held_ids[:EXPORT_CHECK_IMAGES]]
@@ -500,19 +534,20 @@ def _train_finetune(
     probs = np.concatenate(chunks) if chunks else np.zeros((0, len(labels)), np.float32)
     metrics = ml.evaluate(probs, held_y, labels=list(labels), ids=held_ids)
 
+    head_state = frozen.head_state if outcome["kept_probe"] else result.head_state
     metrics = _final_metrics(
         job,
         metrics,
         part,
         progress,
         result,
-        # The probe is quick mode's model on the same images: an honest comparison.
+        # The frozen-feature model on the same held-out images: an honest comparison.
         linear_probe={
             "accuracy": probe_metrics.get("accuracy"),
             "macro_f1": probe_metrics.get("macro_f1"),
         },
         device=result.device,
-        **_finetune_outcome(result, has_probe=bool(part.val)),
+        **outcome,
     )
     return TrainOutput(
         backbone=spec.name,
@@ -520,8 +555,8 @@ def _train_finetune(
         metrics=metrics,
         files=[
             ("onnx_file", "model.onnx", onnx_bytes),
-            ("head_file", "head.pt", ml.state_bytes(result.head_state or probe.head_state)),
-            ("model_file", "model.pt", ml.state_bytes(result.model_state)),
+            ("head_file", "head.pt", ml.state_bytes(head_state or probe.head_state)),
+            ("model_file", "model.pt", ml.state_bytes(model_state)),
         ],
     )
 
@@ -544,11 +579,14 @@ def _finetune(
             monitor.lost = True  # another attempt holds the job: stop at the next batch
 
     arguments: dict[str, Any] = {
-        "spec": ml.FinetuneSpec(backbone=spec.name, labels=labels),
+        "spec": ml.FinetuneSpec(
+            backbone=spec.name, labels=labels, unfreeze_blocks=FINETUNE_UNFREEZE_BLOCKS
+        ),
         "on_progress": progress.on_event,
         "should_stop": monitor.should_stop,
         "init_head_state": init_head_state,
         "on_checkpoint": on_checkpoint,
+        "stop_if_probe_perfect": len(part.val) >= PERFECT_PROBE_MIN_VAL_IMAGES,
     }
     train_items = [(_image_source(files[i]), y) for i, y in part.train]
     val_items = [(_image_source(files[i]), y) for i, y in part.val]

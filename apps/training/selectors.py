@@ -12,7 +12,7 @@ from django.http import Http404
 
 from apps import ml
 from apps.projects.models import Project
-from apps.training.models import Embedding, ModelVersion, TrainingJob
+from apps.training.models import ACCURATE_BACKBONE, Embedding, ModelVersion, TrainingJob
 
 # Stays under SQLite's limit on query parameters with room to spare.
 ID_CHUNK = 900
@@ -114,3 +114,19 @@ def embedding_ids(*, image_ids: Iterable[int], backbone: str) -> set[int]:
             ).values_list("image_id", flat=True)
         )
     return found
+
+
+def ingest_backbones(*, project_id: int) -> list[str]:
+    """The backbones whose embeddings a new image of the project gets at upload: the
+    project's own (fast mode, data health), and Lite2 once the project has trained in
+    accurate mode, so its next accurate run finds them cached instead of computing them."""
+    project = Project.objects.filter(pk=project_id).only("backbone").first()
+    if project is None:
+        return []
+    backbones = [project.backbone]
+    uses_accurate = TrainingJob.objects.filter(
+        project_id=project_id, mode=TrainingJob.Mode.ACCURATE
+    ).exclude(status=TrainingJob.Status.CANCELLED)
+    if ACCURATE_BACKBONE not in backbones and uses_accurate.exists():
+        backbones.append(ACCURATE_BACKBONE)
+    return backbones

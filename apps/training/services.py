@@ -218,6 +218,14 @@ def training_job_on_lost(job: TrainingJob, retrying: bool) -> dict[str, Any]:
     return fields
 
 
+def training_job_announce_ended(job_id: int) -> None:
+    """Send ``on_training_finished`` for a job the reaper ended (``JobKind.on_ended``), as
+    ``training_job_run`` does for one that ended while running."""
+    ended = TrainingJob.objects.filter(pk=job_id, status__in=TrainingJob.FINISHED).first()
+    if ended is not None:
+        on_training_finished.send(job=ended)
+
+
 # --- Running a job -------------------------------------------------------------------------
 
 

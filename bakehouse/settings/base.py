@@ -66,7 +66,10 @@ INSTALLED_APPS = [
     "apps.labeling",
     "apps.training",
     "apps.deployments",
+    "apps.monitoring",
+    "apps.batches",
     "apps.webhooks",
+    "apps.retraining",
 ]
 
 MIDDLEWARE = [
@@ -172,8 +175,13 @@ CELERY_TASK_ROUTES = {
     "training.health_report": {"queue": "default"},
     "training.compress_model": {"queue": "default"},
     "training.run_job": {"queue": "training"},
+    # Batch predictions beside imports and embeddings: one core per worker process.
+    "batches.run_batch": {"queue": "default"},
     # Its own queue: a slow or dead receiver never holds up imports and embeddings.
     "webhooks.deliver": {"queue": "webhooks"},
+    "deployments.shadow_gate_check": {"queue": "default"},
+    "retraining.check_policies": {"queue": "default"},
+    "monitoring.check_drift": {"queue": "default"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request that queues a job must not hang when Redis is down: it answers 503 within
@@ -187,11 +195,27 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
 }
 CELERY_TASK_ALWAYS_EAGER = False
+# Task modules that are not an app's tasks.py (autodiscovery finds those).
+CELERY_IMPORTS = ("apps.deployments.shadow_tasks",)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {
         "task": "core.reap_stale_jobs",
         "schedule": env.float("BAKEHOUSE_REAPER_INTERVAL", default=30.0),
+    },
+    "shadow-gate-check": {
+        "task": "deployments.shadow_gate_check",
+        "schedule": env.float("BAKEHOUSE_SHADOW_GATE_INTERVAL", default=30.0),
+    },
+    "check-retraining-policies": {
+        "task": "retraining.check_policies",
+        "schedule": env.float("BAKEHOUSE_RETRAIN_CHECK_INTERVAL", default=300.0),
+    },
+    # apps.monitoring: drift of each deployment's latest predictions (a check with nothing
+    # new since the last one costs one query).
+    "check-drift": {
+        "task": "monitoring.check_drift",
+        "schedule": env.float("BAKEHOUSE_DRIFT_CHECK_INTERVAL", default=60.0),
     },
 }
 # A running job refreshes its heartbeat at least this often; a job whose heartbeat is
@@ -272,6 +296,8 @@ SPECTACULAR_SETTINGS = {
         "HealthReportStatusEnum": "apps.training.insights_apis.REPORT_STATUSES",
         "DeploymentPrecisionEnum": "apps.deployments.models.Deployment.Precision",
         "WebhookKindEnum": "apps.webhooks.models.Webhook.Kind",
+        "RetrainModeEnum": "apps.retraining.apis.MODES",
+        "BatchKindEnum": "apps.batches.models.BatchJob.Kind",
         "RolloutModeEnum": "apps.deployments.canary.CANARY_MODES",
     },
     # Swagger UI and ReDoc from this platform's own static files (drf-spectacular-sidecar),
@@ -399,6 +425,11 @@ PREDICT_MAX_IMAGE_PIXELS = env.int("BAKEHOUSE_PREDICT_MAX_IMAGE_PIXELS", default
 PREDICT_MAX_REQUEST_PIXELS = env.int("BAKEHOUSE_PREDICT_MAX_REQUEST_PIXELS", default=48_000_000)
 # Seconds a {"url": ...} prediction may take to download its image.
 PREDICT_URL_TIMEOUT = env.float("BAKEHOUSE_PREDICT_URL_TIMEOUT", default=URL_FETCH_TIMEOUT)
+# Batch predictions (apps.batches): the largest zip archive (bytes), images per batch, and
+# image addresses per batch (each fetched within BAKEHOUSE_URL_FETCH_TIMEOUT).
+BATCH_MAX_ARCHIVE_BYTES = env.int("BAKEHOUSE_BATCH_MAX_ARCHIVE_BYTES", default=1024 * 1024 * 1024)
+BATCH_MAX_IMAGES = env.int("BAKEHOUSE_BATCH_MAX_IMAGES", default=50_000)
+BATCH_MAX_URLS = env.int("BAKEHOUSE_BATCH_MAX_URLS", default=10_000)
 # The prediction log is written by a background thread of each web worker: every INTERVAL
 # seconds, at most BATCH rows at a time; its queue holds at most MAX_QUEUE entries and
 # MAX_QUEUE_BYTES bytes of images (past that, entries keep their row but lose their image,
@@ -412,6 +443,16 @@ PREDICTION_LOG_MAX_QUEUE_BYTES = env.int(
 )
 # Seconds the prediction endpoints wait for a logged prediction's row still being written.
 PREDICTION_ROW_WAIT = env.float("BAKEHOUSE_PREDICTION_ROW_WAIT", default=3.0)
+# A shadow candidate (apps.deployments.shadow_worker) runs in a background thread of each web
+# worker on the inputs the live version answered: every INTERVAL seconds, at most BATCH
+# requests at a time; past MAX_QUEUE queued requests (or MAX_QUEUE_BYTES of arrays) inputs are
+# dropped and counted. Off (False): each request runs the candidate itself (tests). Its
+# promotion gate is checked by beat (BAKEHOUSE_SHADOW_GATE_INTERVAL, CELERY_BEAT_SCHEDULE).
+SHADOW_BACKGROUND = env.bool("BAKEHOUSE_SHADOW_BACKGROUND", default=True)
+SHADOW_INTERVAL = env.float("BAKEHOUSE_SHADOW_INTERVAL", default=0.05)
+SHADOW_BATCH = env.int("BAKEHOUSE_SHADOW_BATCH", default=16)
+SHADOW_MAX_QUEUE = env.int("BAKEHOUSE_SHADOW_MAX_QUEUE", default=64)
+SHADOW_MAX_QUEUE_BYTES = env.int("BAKEHOUSE_SHADOW_MAX_QUEUE_BYTES", default=64 * 1024 * 1024)
 
 # --- Webhooks (apps.webhooks) ----------------------------------------------------------------
 # A delivery is tried up to this many times; attempt n+1 waits BACKOFF * 2**(n-1) seconds

@@ -19,6 +19,7 @@ const SettingsPage = lazy(() => import("./pages/project/SettingsPage"));
 const GuidePage = lazy(() => import("./pages/guide/GuidePage"));
 const ComparePage = lazy(() => import("./pages/compare/ComparePage"));
 const SystemPage = lazy(() => import("./pages/system/SystemPage"));
+const MonitoringPage = lazy(() => import("./pages/monitoring/MonitoringPage"));
 
 export function App() {
   return (
@@ -41,6 +42,7 @@ export function App() {
             <Route path="compare" element={<Lazy><ComparePage /></Lazy>} />
             <Route path="health" element={<Lazy><DataHealthPage /></Lazy>} />
             <Route path="deploy" element={<Lazy><DeployPage /></Lazy>} />
+            <Route path="deploy/:slug/monitoring" element={<Lazy><MonitoringPage /></Lazy>} />
             <Route path="settings" element={<Lazy><SettingsPage /></Lazy>} />
           </Route>
           <Route path="*" element={<NotFoundPage />} />

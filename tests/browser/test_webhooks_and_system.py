@@ -100,6 +100,24 @@ def test_webhooks_on_the_settings_page_and_the_system_page(
         assert len({r.json["id"] for r in receiver.received}) == 1
         assert all(verify(r, secret) for r in receiver.received)
 
+    # The retraining policy on the same page: saved and summarised in a sentence; "Retrain
+    # now" says in words why nothing can train yet (the 409 is expected).
+    retraining = page.get_by_test_id("retraining-section")
+    retraining.get_by_test_id("retrain-enabled").check()
+    retraining.get_by_test_id("retrain-new-labels").fill("25")
+    retraining.get_by_test_id("retrain-save").click()
+    expect(retraining.get_by_test_id("retrain-summary")).to_have_text(
+        re.compile(r"^Retrains after 25 new labels; the new model runs in shadow")
+    )
+    browser_checks.allow(r"status of 409")
+    retraining.get_by_test_id("retrain-now").click()
+    expect(retraining.get_by_test_id("retrain-error")).to_contain_text(
+        "Not retrained: Training needs at least 2 labels"
+    )
+    page.reload()  # both were stored
+    expect(retraining.get_by_test_id("retrain-summary")).to_contain_text("after 25 new labels")
+    expect(retraining.get_by_test_id("retrain-outcome")).to_contain_text("Not retrained:")
+
     # The System page: for staff only, linked from the account menu.
     page.get_by_test_id("user-menu").click()
     expect(page.get_by_test_id("nav-system")).to_have_count(0)

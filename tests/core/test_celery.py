@@ -7,7 +7,10 @@ from django.conf import settings
 
 from bakehouse.celery import app
 
-OURS = ("core.", "datasets.", "labeling.", "training.", "deployments.", "projects.", "webhooks.")
+# Task names start with their app's label: "training.run_job".
+OURS = tuple(
+    f"{name.rsplit('.', 1)[-1]}." for name in settings.INSTALLED_APPS if name.startswith("apps.")
+)
 
 
 def _our_tasks() -> dict:

@@ -51,7 +51,8 @@ def test_every_answer_has_a_schema(schema):
 
 def test_every_write_documents_its_body(schema):
     # Writes without a body: log-out, cancel, retry, recompute the data-health report, roll
-    # back a deployment, promote its candidate.
+    # back a deployment, promote its candidate, acknowledge a drift alert, check for drift
+    # now, retrain now.
     bodiless = {
         ("post", "/api/v1/auth/logout/"),
         ("post", "/api/v1/projects/{project_id}/health/"),
@@ -60,6 +61,9 @@ def test_every_write_documents_its_body(schema):
         ("post", "/api/v1/deployments/{slug}/rollback/"),
         ("post", "/api/v1/deployments/{slug}/candidate/promote/"),
         ("post", "/api/v1/projects/{project_id}/webhooks/{webhook_id}/test/"),
+        ("post", "/api/v1/deployments/{slug}/monitoring/alerts/{alert_id}/acknowledge/"),
+        ("post", "/api/v1/deployments/{slug}/monitoring/check/"),
+        ("post", "/api/v1/projects/{project_id}/retraining/run/"),
     }
     for method, path, operation in _operations(schema):
         if method in ("post", "put", "patch") and (method, path) not in bodiless:

@@ -139,7 +139,9 @@ def test_stop_returns_every_request_to_the_live_version(
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"mode": "shadow", "percent": 10}, "invalid_mode"),
+        ({"mode": "blue", "percent": 10}, "invalid_mode"),
+        ({"mode": "shadow", "percent": 10}, "invalid_percent"),
+        ({"mode": "canary", "percent": 10, "gate_min_requests": 5}, "invalid_gate"),
         ({"mode": "canary", "percent": 0}, "invalid_percent"),
         ({"mode": "canary", "percent": 100}, "invalid_percent"),
         ({"mode": "canary", "percent": 10, "model_version": "live"}, "invalid_model_version"),

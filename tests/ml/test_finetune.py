@@ -127,3 +127,40 @@ def test_a_checkpoint_of_another_spec_is_refused():
     # A finished run's checkpoint resumes into the same result, training nothing more.
     again = fit_finetune(train, [], spec=spec, resume=saved[-1], on_checkpoint=saved.append)
     assert len(saved) == 1 and again.best_epoch == 1
+
+
+def test_each_epoch_scores_raw_and_averaged_weights_and_the_run_says_how_it_went():
+    train, val = _items(8), _items(4)
+    spec = FinetuneSpec(
+        SPEC, LABELS, epochs=2, batch_size=4, unfreeze_blocks=1, patience=5, device="cpu"
+    )
+    head = {"fc.weight": torch.zeros(2, 1280), "fc.bias": torch.zeros(2)}
+    result = fit_finetune(train, val, spec=spec, init_head_state=head)
+    for row in result.history[1:]:
+        assert row["weights"] in {"raw", "ema"}
+        chosen = row["ema_val_accuracy"] if row["weights"] == "ema" else row["raw_val_accuracy"]
+        assert row["val_accuracy"] == chosen
+    outcome = result.outcome
+    assert outcome is not None and outcome.epochs_run == 2 and outcome.stopped == "all_epochs"
+    assert outcome.probe_accuracy == result.history[0]["val_accuracy"] == 0.5
+    assert outcome.outcome == ("kept_probe" if result.best_epoch == 0 else "improved")
+    assert outcome.reason
+
+
+def test_a_probe_perfect_on_validation_ends_the_run_before_its_first_epoch():
+    from apps.ml import QuickSpec, embed, fit_quick
+
+    train, val = _items(8), _items(6)
+    images = [source() for source, _ in val]
+    probe = fit_quick(
+        embed(images, backbone=SPEC), np.asarray([y for _, y in val]), spec=QuickSpec(SPEC, LABELS)
+    )
+    spec = FinetuneSpec(SPEC, LABELS, epochs=3, batch_size=4, unfreeze_blocks=1, device="cpu")
+    result = fit_finetune(
+        train, val, spec=spec, init_head_state=probe.head_state, stop_if_probe_perfect=True
+    )
+    assert result.history[0]["val_accuracy"] == 1.0
+    assert [row["epoch"] for row in result.history] == [0] and result.best_epoch == 0
+    assert result.outcome is not None and result.outcome.outcome == "kept_probe"
+    assert result.outcome.stopped == "perfect_probe" and result.outcome.epochs_run == 0
+    assert "every validation image right" in result.outcome.reason

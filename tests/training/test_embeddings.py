@@ -96,6 +96,27 @@ def test_an_embedding_job_embeds_its_chunk_once(real_project):
     assert embedding_job_run(job_id=987654) is None
 
 
+def test_a_project_that_trained_in_accurate_mode_gets_lite2_embeddings_at_upload(real_project):
+    from apps.training.models import ACCURATE_BACKBONE, TrainingJob
+    from apps.training.selectors import ingest_backbones
+
+    assert ingest_backbones(project_id=real_project.pk) == [real_project.backbone]
+    TrainingJob.objects.create(
+        project=real_project, mode=TrainingJob.Mode.ACCURATE, status=TrainingJob.Status.SUCCEEDED
+    )
+    assert ingest_backbones(project_id=real_project.pk) == [
+        real_project.backbone,
+        ACCURATE_BACKBONE,
+    ]
+    ids = list(Image.objects.filter(project=real_project).values_list("id", flat=True))[:2]
+    job = EmbeddingJob.objects.create(project=real_project, image_ids=ids)
+    embedding_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.embedded == 4
+    stored = set(Embedding.objects.values_list("image_id", "backbone"))
+    assert stored == {(i, b) for i in ids for b in (real_project.backbone, ACCURATE_BACKBONE)}
+
+
 def test_a_failing_embedding_job_says_so_in_plain_words(real_project, monkeypatch, caplog):
     import apps.ml
 

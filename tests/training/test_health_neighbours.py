@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from apps import ml
 from apps.datasets.models import Image
 from apps.training.health import neighbours as nb
 from apps.training.health.selectors import health_report_get
@@ -20,13 +21,15 @@ def test_nearest_labelled_skips_itself_unlabelled_rows_and_sorts_by_similarity()
         [[1, 0], [0.9, 0.1], [0.7, 0.7], [0, 1], [0.99, 0.01], [-1, 0]], dtype=np.float32
     )
     labelled = np.asarray([0, 1, 2, 3, 5])  # row 4 has no label: never a neighbour
-    found = nb.nearest_labelled(features=features, labelled=labelled, queries=[0, 4], k=3)
+    found = ml.nearest_labelled(features=features, labelled=labelled, queries=[0, 4], k=3)
     assert [row for row, _ in found[0]] == [1, 2, 3]
     assert [row for row, _ in found[4]] == [0, 1, 2]
     similarities = [s for _, s in found[0]]
     assert similarities == sorted(similarities, reverse=True)
     assert similarities[0] == pytest.approx(0.9 / np.hypot(0.9, 0.1), abs=1e-5)
-    assert nb.nearest_labelled(features=features, labelled=labelled[:0], queries=[0]) == {0: []}
+    assert ml.nearest_labelled(features=features, labelled=labelled[:0], queries=[0], k=5) == {
+        0: []
+    }
 
 
 def test_a_flipped_label_shows_neighbours_of_the_suggested_label(user):

@@ -244,6 +244,36 @@ def test_reaper_fails_a_stale_job_without_attempts_left(project, settings):
     assert "stopped unexpectedly" in job.error
 
 
+def test_a_job_the_reaper_fails_is_announced_like_any_finished_job(
+    project, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Webhooks (training.failed) and the retraining policy hear of a job whose last attempt
+    died, as they do of one that failed while running."""
+    from apps.core.hooks import on_training_finished
+    from apps.training import tasks
+
+    monkeypatch.setattr(tasks.run_job, "apply_async", lambda **kw: None)
+
+    settings.JOB_MAX_ATTEMPTS = 2
+    heard = []
+
+    def receiver(*, job, **_):
+        heard.append((job.pk, job.status, job.error))
+
+    on_training_finished.connect(receiver)
+    try:
+        old = timezone.now() - timedelta(seconds=60)
+        job = _job(project, status="running", attempts=2, heartbeat_at=old)
+        retried = _job(project, status="running", attempts=1, heartbeat_at=old)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert jobs_reap(stale_after=8) == 2
+    finally:
+        on_training_finished._receivers.remove(receiver)
+    assert heard == [(job.pk, "failed", LOST_WORKER_ERROR)]
+    retried.refresh_from_db()
+    assert retried.status == "queued"
+
+
 def test_reaper_cancels_a_stale_job_whose_cancel_was_requested(project):
     old = timezone.now() - timedelta(seconds=60)
     job = _job(project, status="running", attempts=1, heartbeat_at=old, cancel_requested=True)

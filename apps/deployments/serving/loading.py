@@ -62,6 +62,19 @@ def load_ood(ood_name: str) -> Any:
         return None
 
 
+def load_drift(ood: Any) -> Any:
+    """An ``ml.DriftProjection`` fitted on the reference of ``ood`` (an
+    ``ml.OutlierScorer``), or None without one. apps.monitoring fits the same projection
+    on the same stored file, so the sketches logged here and its reference agree."""
+    if ood is None:
+        return None
+    try:
+        return ml.fit_drift_projection(ood.reference)
+    except Exception:  # noqa: BLE001 - drift monitoring must not stop the model serving
+        logger.exception("could not fit the drift projection")
+        return None
+
+
 def input_size(backbone: str) -> int:
     """The side of the square picture the backbone takes."""
     return ml.get_backbone(backbone).input_size

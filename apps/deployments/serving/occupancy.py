@@ -64,6 +64,10 @@ class Occupancy:
             view = view[: self._slot] + b"\x00" + view[self._slot + 1 :]
         return view != self._empty
 
+    def idle(self) -> bool:
+        """Is no prediction being served right now, in this process or another?"""
+        return self._running == 0 and not self.others_running()
+
     def busy(self) -> bool:
         """Is any prediction other than one of this process's being served right now?"""
         return self._running > 1 or self.others_running()

@@ -76,6 +76,8 @@ LIVE_FIELDS = (
     "model_version__int8_onnx_file",
     # A canary's version (``apps.deployments.canary``), served the same way.
     "candidate_percent",
+    # "shadow": the candidate runs beside the live version (``apps.deployments.shadow_worker``).
+    "candidate_mode",
     "candidate_version__id",
     "candidate_version__number",
     "candidate_version__backbone",
@@ -110,6 +112,8 @@ class LiveDeployment:
     # ``canary_percent`` % of the requests (``canary_route``).
     canary: LiveDeployment | None = None
     canary_percent: int = 0
+    # A shadow candidate: answers nothing, runs on the same inputs off the request path.
+    shadow: LiveDeployment | None = None
 
 
 def canary_route(live: LiveDeployment, draw: float | None = None) -> LiveDeployment:
@@ -125,6 +129,8 @@ def canary_route(live: LiveDeployment, draw: float | None = None) -> LiveDeploym
 def live_from_row(deployment: Any) -> LiveDeployment:
     live = _live_version(deployment, deployment.model_version)
     candidate = deployment.candidate_version if deployment.candidate_version_id else None
+    if candidate is not None and deployment.candidate_mode == "shadow":
+        return dataclasses.replace(live, shadow=_live_version(deployment, candidate))
     if candidate is None or not deployment.candidate_percent:
         return live
     return dataclasses.replace(
@@ -329,6 +335,7 @@ class ServingRegistry:
                 if getattr(predictor, "has_features", False)
                 else None,
             )
+            runner.drift = loading.load_drift(runner.ood)
             # Published only now, fully loaded: no request ever sees half a model.
             with self._lock:
                 self._runners[key] = runner

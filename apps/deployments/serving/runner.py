@@ -52,11 +52,15 @@ class ModelRunner:
         occupancy: Any = None,
         lanes: int = 1,
         ood: Any = None,
+        drift: Any = None,
     ) -> None:
         self.predictor = predictor
         # An ``ml.OutlierScorer`` on the version's training embeddings (None: the version
         # has no reference, or its graph no "features" output).
         self.ood = ood
+        # An ``ml.DriftProjection`` fitted on the same reference (None without one): each
+        # prediction's embedding becomes a small sketch for drift monitoring.
+        self.drift = drift
         # The same model on one core, for a call that runs beside another.
         self.lean_predictor = lean_predictor
         self.occupancy = occupancy
@@ -144,6 +148,14 @@ class ModelRunner:
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
             for taken in jobs:
                 taken.error = exc
+
+    def sketches(self, features: np.ndarray | None, count: int) -> list[bytes | None]:
+        """Each image's drift sketch as float16 bytes (one small matrix product on the
+        embeddings already computed), or None for every image without a projection."""
+        if self.drift is None or features is None:
+            return [None] * count
+        rows = self.drift.project(features).astype(np.float16)
+        return [row.tobytes() for row in rows]
 
     @staticmethod
     def _result(job: _Job) -> np.ndarray:

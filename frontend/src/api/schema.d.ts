@@ -129,6 +129,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/batches/{batch_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One batch: status, progress (``total``, ``done``, ``failed``), the model that
+         *     answers, and links to its results.
+         */
+        get: operations["api_v1_batches_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/batches/{batch_id}/results.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The rows written so far (all of them once the batch succeeded), one per input in
+         *     input order: index, name, label, confidence, uncertain, out_of_distribution, error.
+         */
+        get: operations["api_v1_batches_results.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/batches/{batch_id}/results.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The same rows as JSON: the batch (as ``GET /batches/{id}/``) with ``results``. */
+        get: operations["api_v1_batches_results.json_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/deployments/{slug}/": {
         parameters: {
             query?: never;
@@ -163,6 +220,34 @@ export interface paths {
         patch: operations["api_v1_deployments_partial_update"];
         trace?: never;
     };
+    "/api/v1/deployments/{slug}/batches/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: the deployment's batches, newest first (paginated). POST submits one and answers
+         *     202 with it: multipart ``archive`` (a zip of images) or JSON ``{"urls": [...]}``. It runs
+         *     in the background with the model version, precision and threshold the deployment has
+         *     now; follow it at its ``url`` and download ``results_csv`` / ``results_json``.
+         */
+        get: operations["api_v1_deployments_batches_list"];
+        put?: never;
+        /**
+         * @description GET: the deployment's batches, newest first (paginated). POST submits one and answers
+         *     202 with it: multipart ``archive`` (a zip of images) or JSON ``{"urls": [...]}``. It runs
+         *     in the background with the model version, precision and threshold the deployment has
+         *     now; follow it at its ``url`` and download ``results_csv`` / ``results_json``.
+         */
+        post: operations["api_v1_deployments_batches_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/deployments/{slug}/candidate/": {
         parameters: {
             query?: never;
@@ -171,27 +256,74 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * @description GET: the canary under way (404 when none). PUT ``{"model_version", "mode": "canary",
-         *     "percent"}``: that share of the requests is answered by the candidate from the next
-         *     request on, in every web process; each answer names the version that gave it. DELETE:
-         *     stop it (the live version answers everything again).
+         * @description GET: the rollout under way (404 when none). PUT ``{"model_version", "mode":
+         *     "canary", "percent"}``: that share of the requests is answered by the candidate from the
+         *     next request on, in every web process; each answer names the version that gave it. PUT
+         *     ``{"model_version", "mode": "shadow", "gate_min_requests"?, "gate_min_agreement"?}``:
+         *     the live version answers every request and the candidate runs on the same inputs; both
+         *     answers are kept. DELETE: stop it (the live version alone again).
          */
         get: operations["api_v1_deployments_candidate_retrieve"];
         /**
-         * @description GET: the canary under way (404 when none). PUT ``{"model_version", "mode": "canary",
-         *     "percent"}``: that share of the requests is answered by the candidate from the next
-         *     request on, in every web process; each answer names the version that gave it. DELETE:
-         *     stop it (the live version answers everything again).
+         * @description GET: the rollout under way (404 when none). PUT ``{"model_version", "mode":
+         *     "canary", "percent"}``: that share of the requests is answered by the candidate from the
+         *     next request on, in every web process; each answer names the version that gave it. PUT
+         *     ``{"model_version", "mode": "shadow", "gate_min_requests"?, "gate_min_agreement"?}``:
+         *     the live version answers every request and the candidate runs on the same inputs; both
+         *     answers are kept. DELETE: stop it (the live version alone again).
          */
         put: operations["api_v1_deployments_candidate_update"];
         post?: never;
         /**
-         * @description GET: the canary under way (404 when none). PUT ``{"model_version", "mode": "canary",
-         *     "percent"}``: that share of the requests is answered by the candidate from the next
-         *     request on, in every web process; each answer names the version that gave it. DELETE:
-         *     stop it (the live version answers everything again).
+         * @description GET: the rollout under way (404 when none). PUT ``{"model_version", "mode":
+         *     "canary", "percent"}``: that share of the requests is answered by the candidate from the
+         *     next request on, in every web process; each answer names the version that gave it. PUT
+         *     ``{"model_version", "mode": "shadow", "gate_min_requests"?, "gate_min_agreement"?}``:
+         *     the live version answers every request and the candidate runs on the same inputs; both
+         *     answers are kept. DELETE: stop it (the live version alone again).
          */
         delete: operations["api_v1_deployments_candidate_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/candidate/disagreements/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The shadow's disagreements, newest first (paginated); ``?settled=false`` keeps the
+         *     ones nobody labeled yet (``true``: the labeled ones).
+         */
+        get: operations["api_v1_deployments_candidate_disagreements_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/candidate/disagreements/{result_id}/settle/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Say which label was right for a disagreement: its image goes into the project's data
+         *     set with that label, and the answer counts for the live version, the candidate or
+         *     neither (``settled``). 400 when the deployment does not store images.
+         */
+        post: operations["api_v1_deployments_candidate_disagreements_settle_create"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -208,7 +340,7 @@ export interface paths {
         put?: never;
         /**
          * @description The candidate becomes the live version (recorded in the history as a promotion) and
-         *     the canary ends. 409 when there is no candidate.
+         *     the rollout ends. 409 when there is no candidate.
          */
         post: operations["api_v1_deployments_candidate_promote_create"];
         delete?: never;
@@ -277,6 +409,112 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/monitoring/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The deployment's figures over ``?window=`` (1h, 6h, 24h, 7d or 30d; default 24h),
+         *     per time bucket and in all, with the last drift check.
+         */
+        get: operations["api_v1_deployments_monitoring_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/monitoring/alerts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The deployment's drift alerts, newest first (the latest 100). */
+        get: operations["api_v1_deployments_monitoring_alerts_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/monitoring/alerts/{alert_id}/acknowledge/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Mark an alert seen; a later drift opens a new one. */
+        post: operations["api_v1_deployments_monitoring_alerts_acknowledge_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/monitoring/alerts/{alert_id}/samples/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The alert's sample predictions (images of the shifted window). */
+        get: operations["api_v1_deployments_monitoring_alerts_samples_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/monitoring/check/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Run the drift check now (as beat does every minute) and answer the drift state. */
+        post: operations["api_v1_deployments_monitoring_check_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deployments/{slug}/monitoring/settings/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The deployment's drift thresholds; PATCH changes any of them. */
+        get: operations["api_v1_deployments_monitoring_settings_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** @description The deployment's drift thresholds; PATCH changes any of them. */
+        patch: operations["api_v1_deployments_monitoring_settings_partial_update"];
         trace?: never;
     };
     "/api/v1/deployments/{slug}/predictions/": {
@@ -1042,6 +1280,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects/{project_id}/retraining/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["api_v1_projects_retraining_retrieve"];
+        put: operations["api_v1_projects_retraining_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/retraining/run/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Retrain now under the policy's mode; the model becomes each deployment's shadow
+         *     candidate when it succeeds. 409 while the project trains already.
+         */
+        post: operations["api_v1_projects_retraining_run_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{project_id}/slices/": {
         parameters: {
             query?: never;
@@ -1322,8 +1596,119 @@ export interface components {
         AuthConfig: {
             signup_enabled: boolean;
         };
+        BatchArchiveRequest: {
+            /**
+             * Format: binary
+             * @description A .zip of images (folders are ignored).
+             */
+            archive: string;
+        };
+        /**
+         * @description * `zip` - Zip archive
+         *     * `urls` - Image addresses
+         * @enum {string}
+         */
+        BatchKindEnum: "zip" | "urls";
+        BatchOutput: {
+            id: number;
+            status: components["schemas"]["JobStatusEnum"];
+            deployment: string;
+            kind: components["schemas"]["BatchKindEnum"];
+            archive_filename: string;
+            total: number;
+            /** @description Rows written so far (with or without an error). */
+            done: number;
+            /** @description Rows with an error instead of a prediction. */
+            failed: number;
+            /** Format: double */
+            readonly progress: number;
+            /** @description Why the whole batch failed (empty otherwise). */
+            error: string;
+            model_version: number | null;
+            model_version_number: number;
+            precision: components["schemas"]["DeploymentPrecisionEnum"];
+            /** Format: double */
+            threshold: number;
+            attempts: number;
+            /** Format: date-time */
+            created: string;
+            /** Format: date-time */
+            started: string | null;
+            /** Format: date-time */
+            finished: string | null;
+            readonly url: string;
+            readonly results_csv: string;
+            readonly results_json: string;
+        };
+        BatchResultRow: {
+            index: number;
+            /** @description The archive member's name or the URL. */
+            name: string;
+            label: string | null;
+            /** Format: double */
+            confidence: number | null;
+            uncertain: boolean | null;
+            out_of_distribution: boolean | null;
+            error: string | null;
+        };
+        BatchResults: {
+            id: number;
+            status: components["schemas"]["JobStatusEnum"];
+            deployment: string;
+            kind: components["schemas"]["BatchKindEnum"];
+            archive_filename: string;
+            total: number;
+            /** @description Rows written so far (with or without an error). */
+            done: number;
+            /** @description Rows with an error instead of a prediction. */
+            failed: number;
+            /** Format: double */
+            readonly progress: number;
+            /** @description Why the whole batch failed (empty otherwise). */
+            error: string;
+            model_version: number | null;
+            model_version_number: number;
+            precision: components["schemas"]["DeploymentPrecisionEnum"];
+            /** Format: double */
+            threshold: number;
+            attempts: number;
+            /** Format: date-time */
+            created: string;
+            /** Format: date-time */
+            started: string | null;
+            /** Format: date-time */
+            finished: string | null;
+            readonly url: string;
+            readonly results_csv: string;
+            readonly results_json: string;
+            results: components["schemas"]["BatchResultRow"][];
+        };
+        BatchUrlsRequest: {
+            /** @description Image addresses. */
+            urls: string[];
+        };
         /** @enum {unknown} */
         BlankEnum: "";
+        Bucket: {
+            requests: number;
+            /** Format: double */
+            requests_per_minute: number;
+            latency_ms: components["schemas"]["Percentiles"];
+            /** @description Prediction requests that failed (an unreadable image, a server error); refusals (wrong key, rate limit) are not counted. */
+            failed_requests: number;
+            /** Format: double */
+            error_rate: number | null;
+            /** Format: double */
+            uncertain_rate: number | null;
+            /** Format: double */
+            ood_rate: number | null;
+            /** Format: date-time */
+            start: string;
+            /** @description Predictions per predicted label. */
+            labels: {
+                [key: string]: number;
+            };
+        };
         BulkCount: {
             updated: number;
         };
@@ -1341,22 +1726,69 @@ export interface components {
             image_ids?: number[];
             filter?: components["schemas"]["ImageFilterRequest"];
         };
-        /** @description A canary under way: its version answers ``percent`` % of the requests. */
+        /**
+         * @description A rollout under way: a canary's version answers ``percent`` % of the requests; a
+         *     shadow's runs beside the live version on every request and answers none.
+         */
         Candidate: {
             mode: components["schemas"]["RolloutModeEnum"];
             model_version: number;
             model_version_number: number;
-            percent: number;
+            percent: number | null;
             /** Format: date-time */
             since: string;
-            /** @description Logged predictions each version gave since the canary started. */
+            /** @description Logged predictions each version gave since the rollout started. */
             predictions: components["schemas"]["CandidatePredictions"];
+            /** @description Requests the candidate answered (canary) or ran on (shadow). */
+            requests: number;
+            agreed?: number;
+            /** Format: double */
+            agreement?: number | null;
+            disagreements_count?: number;
+            settled?: components["schemas"]["Settled"];
+            /** @description Requests the shadow skipped because its queue was full. */
+            dropped?: number;
+            store_images?: boolean;
+        };
+        /**
+         * @description A rollout under way: a canary's version answers ``percent`` % of the requests; a
+         *     shadow's runs beside the live version on every request and answers none.
+         */
+        CandidateDetail: {
+            mode: components["schemas"]["RolloutModeEnum"];
+            model_version: number;
+            model_version_number: number;
+            percent: number | null;
+            /** Format: date-time */
+            since: string;
+            /** @description Logged predictions each version gave since the rollout started. */
+            predictions: components["schemas"]["CandidatePredictions"];
+            /** @description Requests the candidate answered (canary) or ran on (shadow). */
+            requests: number;
+            agreed?: number;
+            /** Format: double */
+            agreement?: number | null;
+            disagreements_count?: number;
+            settled?: components["schemas"]["Settled"];
+            /** @description Requests the shadow skipped because its queue was full. */
+            dropped?: number;
+            store_images?: boolean;
+            gate?: components["schemas"]["Gate"];
+            /** @description The latest disagreements, unsettled first. */
+            disagreements?: components["schemas"]["Disagreement"][];
         };
         CandidateInputRequest: {
             model_version: number;
             mode: components["schemas"]["RolloutModeEnum"];
-            /** @description The share of the requests the candidate answers. */
-            percent: number;
+            /** @description A canary's share of the requests (a shadow takes none). */
+            percent?: number | null;
+            /** @description Shadow only: promote by itself after this many requests when the gate passes (null: no gate). */
+            gate_min_requests?: number | null;
+            /**
+             * Format: double
+             * @description The share of requests the candidate must agree on (default 0.95), unless settled disagreements favour it.
+             */
+            gate_min_agreement?: number | null;
         };
         CandidatePredictions: {
             candidate: number;
@@ -1600,6 +2032,7 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             readonly candidate: components["schemas"]["Candidate"] | null;
+            readonly last_gate: components["schemas"]["Gate"] | null;
         };
         /**
          * @description * `fp32` - fp32 (float, as trained)
@@ -1613,6 +2046,22 @@ export interface components {
             relabelled: number;
             moved: number;
         };
+        /** @description A request the two versions answered differently. */
+        Disagreement: {
+            id: number;
+            /**
+             * Format: uuid
+             * @description The live answer's id in the prediction log.
+             */
+            prediction: string;
+            /** Format: date-time */
+            created_at: string;
+            live: components["schemas"]["LabelScore"];
+            candidate: components["schemas"]["LabelScore"];
+            /** @description The true label, once given. */
+            settled_label: string | null;
+            readonly image_url: string | null;
+        };
         DismissInputRequest: {
             image: number;
             kind: components["schemas"]["HealthIssueKindEnum"];
@@ -1621,6 +2070,79 @@ export interface components {
             image: number;
             kind: components["schemas"]["HealthIssueKindEnum"];
             label: number | null;
+        };
+        DriftAlert: {
+            id: number;
+            status: components["schemas"]["DriftAlertStatusEnum"];
+            /** Format: double */
+            score: number;
+            /** Format: double */
+            p_value: number;
+            window: number;
+            /** Format: date-time */
+            since: string;
+            model_version_number?: number | null;
+            tests: components["schemas"]["DriftTest"][];
+            sample_prediction_ids: string[];
+            acknowledged: boolean;
+            /** Format: date-time */
+            acknowledged_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /**
+         * @description * `warning` - Warning
+         *     * `alert` - Alert
+         * @enum {string}
+         */
+        DriftAlertStatusEnum: "warning" | "alert";
+        DriftSample: {
+            /** Format: uuid */
+            id: string;
+            label: string;
+            /** Format: double */
+            confidence: number;
+            /** Format: date-time */
+            created_at: string;
+            readonly image_url: string | null;
+        };
+        DriftState: {
+            status: components["schemas"]["DriftStateStatusEnum"];
+            /** Format: double */
+            score: number | null;
+            /** Format: double */
+            p_value: number | null;
+            /** @description Predictions the last check looked at. */
+            window: number;
+            /**
+             * Format: date-time
+             * @description Its first prediction's time.
+             */
+            since: string | null;
+            /** Format: date-time */
+            checked_at: string | null;
+            tests: components["schemas"]["DriftTest"][];
+            /** @description The open alert, if any. */
+            alert: number | null;
+            /** @description The open alert's predictions farthest from the training images. */
+            samples: components["schemas"]["DriftSample"][];
+        };
+        /**
+         * @description * `ok` - ok
+         *     * `warning` - warning
+         *     * `alert` - alert
+         * @enum {string}
+         */
+        DriftStateStatusEnum: "ok" | "warning" | "alert";
+        DriftTest: {
+            name: components["schemas"]["NameEnum"];
+            /** Format: double */
+            score: number;
+            /** Format: double */
+            p_value: number;
+            n: number;
         };
         EmbeddingMap: {
             status: components["schemas"]["EmbeddingsStatusEnum"];
@@ -1647,6 +2169,62 @@ export interface components {
          * @enum {string}
          */
         EventsEnum: "training.succeeded" | "training.failed" | "batch.succeeded" | "batch.failed" | "drift.alert" | "deployment.changed" | "candidate.report";
+        Figures: {
+            requests: number;
+            /** Format: double */
+            requests_per_minute: number;
+            latency_ms: components["schemas"]["Percentiles"];
+            /** @description Prediction requests that failed (an unreadable image, a server error); refusals (wrong key, rate limit) are not counted. */
+            failed_requests: number;
+            /** Format: double */
+            error_rate: number | null;
+            /** Format: double */
+            uncertain_rate: number | null;
+            /** Format: double */
+            ood_rate: number | null;
+        };
+        /** @description How fine-tuning went against the frozen-feature model it started from (epoch 0). */
+        FinetuneOutcome: {
+            outcome: components["schemas"]["FinetuneOutcomeOutcomeEnum"];
+            reason: string;
+            stopped: components["schemas"]["StoppedEnum"];
+            epochs_run: number;
+            epochs_planned: number;
+            best_epoch: number;
+            /** Format: double */
+            probe_accuracy: number | null;
+            /** Format: double */
+            best_accuracy: number | null;
+            ema_used: boolean;
+        };
+        /**
+         * @description * `improved` - improved
+         *     * `kept_probe` - kept_probe
+         *     * `unchecked` - unchecked
+         * @enum {string}
+         */
+        FinetuneOutcomeOutcomeEnum: "improved" | "kept_probe" | "unchecked";
+        /**
+         * @description The promotion gate of a shadow (``apps.deployments.shadow_gate``): where it stands
+         *     and why.
+         */
+        Gate: {
+            enabled: boolean;
+            state: components["schemas"]["StateEnum"];
+            min_requests: number | null;
+            /** Format: double */
+            min_agreement: number;
+            reasons: string[];
+            checks: {
+                [key: string]: components["schemas"]["GateCheck"];
+            };
+            evaluated_at?: string;
+            promoted_version_number?: number;
+        };
+        GateCheck: {
+            passed: boolean;
+            detail: string;
+        };
         Health: {
             status: string;
             database: string;
@@ -2142,6 +2720,49 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        Monitoring: {
+            window: components["schemas"]["WindowEnum"];
+            /** Format: date-time */
+            since: string;
+            /** Format: date-time */
+            until: string;
+            bucket_seconds: number;
+            /** @description The window held more predictions than are read; figures are of the latest. */
+            sampled: boolean;
+            totals: components["schemas"]["Figures"];
+            label_mix: {
+                [key: string]: number;
+            };
+            training_mix: {
+                [key: string]: number;
+            };
+            buckets: components["schemas"]["Bucket"][];
+            drift: components["schemas"]["DriftState"];
+        };
+        MonitoringSettings: {
+            enabled: boolean;
+            /** @description Predictions each drift check looks at. */
+            window: number;
+            /**
+             * Format: double
+             * @description A drift p-value under this raises an alert.
+             */
+            alert_p: number;
+            /**
+             * Format: double
+             * @description A drift p-value under this is a warning.
+             */
+            warning_p: number;
+        };
+        /**
+         * @description * `mean_shift` - mean_shift
+         *     * `mmd` - mmd
+         *     * `ks` - ks
+         *     * `confidence` - confidence
+         *     * `label_mix` - label_mix
+         * @enum {string}
+         */
+        NameEnum: "mean_shift" | "mmd" | "ks" | "confidence" | "label_mix";
         NearDuplicate: {
             images: number[];
             /** Format: double */
@@ -2171,12 +2792,6 @@ export interface components {
             created: string;
             revoked: boolean;
         };
-        /**
-         * @description * `kept_probe` - kept_probe
-         *     * `improved` - improved
-         * @enum {string}
-         */
-        OutcomeEnum: "kept_probe" | "improved";
         Outlier: {
             image: number;
             /**
@@ -2186,6 +2801,21 @@ export interface components {
             score: number;
             /** @description The 5 nearest labelled images, most similar first (the first 600 flagged images of a report carry them). */
             neighbours?: components["schemas"]["Neighbour"][];
+        };
+        PaginatedBatchOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["BatchOutput"][];
         };
         PaginatedDeploymentChangeList: {
             /** @example 123 */
@@ -2216,6 +2846,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["DeploymentOutput"][];
+        };
+        PaginatedDisagreementList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["Disagreement"][];
         };
         PaginatedImageOutputList: {
             /** @example 123 */
@@ -2356,6 +3001,14 @@ export interface components {
             name?: string;
             color?: string;
         };
+        PatchedMonitoringSettingsInputRequest: {
+            enabled?: boolean;
+            window?: number;
+            /** Format: double */
+            alert_p?: number;
+            /** Format: double */
+            warning_p?: number;
+        };
         PatchedProjectUpdateRequest: {
             name?: string;
             description?: string;
@@ -2378,6 +3031,14 @@ export interface components {
             cv_log_loss: number;
             /** Format: double */
             cv_accuracy: number;
+        };
+        Percentiles: {
+            /** Format: double */
+            p50: number | null;
+            /** Format: double */
+            p95: number | null;
+            /** Format: double */
+            p99: number | null;
         };
         /** @description The answer for one image. */
         PredictionAnswer: {
@@ -2531,10 +3192,51 @@ export interface components {
             reason: string;
         };
         /**
-         * @description * `canary` - canary
+         * @description * `fast` - fast
+         *     * `quick` - quick
+         *     * `accurate` - accurate
+         *     * `finetune` - finetune
          * @enum {string}
          */
-        RolloutModeEnum: "canary";
+        RetrainModeEnum: "fast" | "quick" | "accurate" | "finetune";
+        RetrainPolicyInputRequest: {
+            enabled?: boolean;
+            /** @description Retrain after this many labels. */
+            new_labels?: number | null;
+            on_drift?: boolean;
+            every_hours?: number | null;
+            mode?: components["schemas"]["RetrainModeEnum"];
+            /** @description The shadow gate promotes after this many requests (null: by hand only). */
+            gate_min_requests?: number | null;
+        };
+        RetrainPolicyOutput: {
+            enabled: boolean;
+            new_labels: number | null;
+            on_drift: boolean;
+            every_hours: number | null;
+            mode: string;
+            gate_min_requests: number | null;
+            status: components["schemas"]["RetrainStatus"];
+        };
+        RetrainStatus: {
+            labels_since_last_model: number;
+            /** Format: date-time */
+            counting_since: string | null;
+            last_model: components["schemas"]["_VersionRef"] | null;
+            /** Format: date-time */
+            next_scheduled_at: string | null;
+            /** Format: date-time */
+            last_triggered_at: string | null;
+            last_reason: string;
+            last_job: components["schemas"]["_JobRef"] | null;
+            last_outcome: string;
+        };
+        /**
+         * @description * `canary` - canary
+         *     * `shadow` - shadow
+         * @enum {string}
+         */
+        RolloutModeEnum: "canary" | "shadow";
         /** @description One graph (fp32 or int8) measured on the held-out images and timed on one thread. */
         RuntimeFigures: {
             /** Format: double */
@@ -2557,6 +3259,22 @@ export interface components {
         Session: {
             authenticated: boolean;
             user: components["schemas"]["Me"] | null;
+        };
+        SettleInputRequest: {
+            label: string;
+        };
+        Settled: {
+            live_right: number;
+            candidate_right: number;
+            neither_right: number;
+            unsettled: number;
+        };
+        SettledOutput: {
+            disagreement: components["schemas"]["Disagreement"];
+            /** @description The data set's image. */
+            image: number;
+            /** @description False: the data set had the image already. */
+            created: boolean;
         };
         SignupOutput: {
             id: number;
@@ -2603,6 +3321,23 @@ export interface components {
          * @enum {string}
          */
         SplitEnum: "train" | "val" | "test";
+        /**
+         * @description * `off` - off
+         *     * `waiting` - waiting
+         *     * `blocked` - blocked
+         *     * `ready` - ready
+         *     * `promoted` - promoted
+         * @enum {string}
+         */
+        StateEnum: "off" | "waiting" | "blocked" | "ready" | "promoted";
+        /**
+         * @description * `patience` - patience
+         *     * `gap` - gap
+         *     * `perfect_probe` - perfect_probe
+         *     * `all_epochs` - all_epochs
+         * @enum {string}
+         */
+        StoppedEnum: "patience" | "gap" | "perfect_probe" | "all_epochs";
         Suggestion: {
             image: number;
             predicted: string | null;
@@ -2650,11 +3385,9 @@ export interface components {
         Token: {
             token: string;
         };
-        /** @enum {string} */
-        TrainingJobCreateModeEnum: "fast" | "quick" | "accurate" | "finetune";
         TrainingJobCreateRequest: {
             /** @default quick */
-            mode?: components["schemas"]["TrainingJobCreateModeEnum"];
+            mode?: components["schemas"]["RetrainModeEnum"];
         };
         TrainingJobDetail: {
             id: number;
@@ -2729,14 +3462,21 @@ export interface components {
             accuracy_interval?: components["schemas"]["AccuracyInterval"];
             /** Format: double */
             seconds?: number;
-            outcome?: components["schemas"]["OutcomeEnum"];
+            outcome?: components["schemas"]["TrainingMetricsOutcomeEnum"];
             kept_probe?: boolean;
+            finetune?: components["schemas"]["FinetuneOutcome"];
             /** Format: double */
             eta_seconds?: number;
             int8?: components["schemas"]["Int8Metrics"];
             cv_accuracy?: components["schemas"]["CvAccuracy"];
             regularisation?: components["schemas"]["Regularisation"];
         };
+        /**
+         * @description * `kept_probe` - kept_probe
+         *     * `improved` - improved
+         * @enum {string}
+         */
+        TrainingMetricsOutcomeEnum: "kept_probe" | "improved";
         /**
          * @description * `quick` - Fast (frozen EfficientNet-Lite0 or the project's backbone)
          *     * `accurate` - Accurate (frozen EfficientNet-Lite2)
@@ -2817,6 +3557,15 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /**
+         * @description * `1h` - 1h
+         *     * `6h` - 6h
+         *     * `24h` - 24h
+         *     * `7d` - 7d
+         *     * `30d` - 30d
+         * @enum {string}
+         */
+        WindowEnum: "1h" | "6h" | "24h" | "7d" | "30d";
         _ActiveJob: {
             kind: string;
             id: number;
@@ -2836,9 +3585,20 @@ export interface components {
             broker: string;
             workers: number;
         };
+        _JobRef: {
+            id: number;
+            status: string;
+            mode: string;
+        };
         _Queue: {
             name: string;
             length: number;
+        };
+        _VersionRef: {
+            id: number;
+            number: number;
+            /** Format: date-time */
+            created_at: string;
         };
         _Worker: {
             name: string;
@@ -3003,6 +3763,69 @@ export interface operations {
             };
         };
     };
+    api_v1_batches_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOutput"];
+                };
+            };
+        };
+    };
+    "api_v1_batches_results.csv_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+        };
+    };
+    "api_v1_batches_results.json_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchResults"];
+                };
+            };
+        };
+    };
     api_v1_deployments_retrieve: {
         parameters: {
             query?: never;
@@ -3071,6 +3894,58 @@ export interface operations {
             };
         };
     };
+    api_v1_deployments_batches_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedBatchOutputList"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_batches_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["BatchArchiveRequest"];
+                "application/json": components["schemas"]["BatchUrlsRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOutput"];
+                };
+            };
+        };
+    };
     api_v1_deployments_candidate_retrieve: {
         parameters: {
             query?: never;
@@ -3087,7 +3962,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Candidate"];
+                    "application/json": components["schemas"]["CandidateDetail"];
                 };
             };
         };
@@ -3114,7 +3989,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Candidate"];
+                    "application/json": components["schemas"]["CandidateDetail"];
                 };
             };
         };
@@ -3136,6 +4011,61 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    api_v1_deployments_candidate_disagreements_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                settled?: boolean;
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedDisagreementList"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_candidate_disagreements_settle_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                result_id: string;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettleInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SettleInputRequest"];
+                "multipart/form-data": components["schemas"]["SettleInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettledOutput"];
+                };
             };
         };
     };
@@ -3274,6 +4204,163 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    api_v1_deployments_monitoring_retrieve: {
+        parameters: {
+            query?: {
+                window?: "1h" | "24h" | "30d" | "6h" | "7d";
+            };
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Monitoring"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_monitoring_alerts_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftAlert"][];
+                };
+            };
+        };
+    };
+    api_v1_deployments_monitoring_alerts_acknowledge_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftAlert"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_monitoring_alerts_samples_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftSample"][];
+                };
+            };
+        };
+    };
+    api_v1_deployments_monitoring_check_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftState"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_monitoring_settings_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitoringSettings"];
+                };
+            };
+        };
+    };
+    api_v1_deployments_monitoring_settings_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slug: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedMonitoringSettingsInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedMonitoringSettingsInputRequest"];
+                "multipart/form-data": components["schemas"]["PatchedMonitoringSettingsInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitoringSettings"];
+                };
             };
         };
     };
@@ -4447,6 +5534,75 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PaginatedModelVersionOutputList"];
+                };
+            };
+        };
+    };
+    api_v1_projects_retraining_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainPolicyOutput"];
+                };
+            };
+        };
+    };
+    api_v1_projects_retraining_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RetrainPolicyInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RetrainPolicyInputRequest"];
+                "multipart/form-data": components["schemas"]["RetrainPolicyInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainPolicyOutput"];
+                };
+            };
+        };
+    };
+    api_v1_projects_retraining_run_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetrainPolicyOutput"];
                 };
             };
         };

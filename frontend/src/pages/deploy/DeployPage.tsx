@@ -38,6 +38,7 @@ import { notifySuccess } from "../../lib/notify";
 import { absoluteUrl } from "../../lib/snippets";
 import { useProjectContext } from "../project/context";
 import { ApiKeys } from "./ApiKeys";
+import { Batches } from "./Batches";
 import { Canary } from "./Canary";
 import { DeploymentHistory } from "./History";
 import { PrecisionControl, hasInt8 } from "./Precision";
@@ -178,15 +179,26 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
                 Created {formatDateTime(deployment.created_at)}
               </Text>
             </div>
-            <Button
-              size="xs"
-              variant="subtle"
-              color="red"
-              leftSection={<IconTrash size={14} />}
-              onClick={() => setConfirmDelete(true)}
-            >
-              Remove
-            </Button>
+            <Group gap="xs">
+              <Button
+                size="xs"
+                variant="light"
+                component={Link}
+                to={`/projects/${projectId}/deploy/${deployment.slug}/monitoring`}
+                data-testid="monitoring-link"
+              >
+                Monitoring
+              </Button>
+              <Button
+                size="xs"
+                variant="subtle"
+                color="red"
+                leftSection={<IconTrash size={14} />}
+                onClick={() => setConfirmDelete(true)}
+              >
+                Remove
+              </Button>
+            </Group>
           </Group>
           <Group gap="xs" wrap="nowrap">
             <TextInput
@@ -298,6 +310,7 @@ function DeploymentPanel({ deployment, models, projectId }: { deployment: Deploy
       <DeploymentHistory history={history.data ?? []} loading={history.isPending} />
       <Snippets url={url} apiKey={freshKey} />
       <PredictionLog slug={deployment.slug} projectId={projectId} />
+      <Batches slug={deployment.slug} />
 
       <Modal opened={confirmDelete} onClose={() => setConfirmDelete(false)} title={<Text fw={700}>Remove this deployment?</Text>} centered>
         <Text size="sm">

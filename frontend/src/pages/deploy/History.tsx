@@ -43,7 +43,7 @@ export function DeploymentHistory({ history, loading }: { history: DeploymentCha
                       {REASON[h.reason].label}
                     </Badge>
                   </Table.Td>
-                  <Table.Td>{h.changed_by ?? "—"}</Table.Td>
+                  <Table.Td>{h.changed_by ?? (h.reason === "promotion" ? "promotion gate" : "—")}</Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>

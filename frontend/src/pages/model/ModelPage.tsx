@@ -39,7 +39,8 @@ import {
 import { useProjectContext } from "../project/context";
 import { Compression } from "./Compression";
 import { MisclassifiedGallery } from "./MisclassifiedGallery";
-import { IntervalNote, KeptProbeNotice, TooFewImages, VERDICT_COLOR, VERDICT_TEXT, intervalText, targetVerdict } from "./scores";
+import { FinetuneOutcomeNotice } from "./FinetuneOutcome";
+import { IntervalNote, TooFewImages, VERDICT_COLOR, VERDICT_TEXT, intervalText, targetVerdict } from "./scores";
 
 const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
@@ -101,7 +102,7 @@ function Headline({
               {formatDateTime(model.created_at)}
               {measured ? ` · ${measured}` : ""}
             </Text>
-            <KeptProbeNotice metrics={m} />
+            <FinetuneOutcomeNotice metrics={m} />
             <TooFewImages interval={m.accuracy_interval} />
             {verdict === "may_meet" && !met && (
               <Text size="sm" c="dimmed" data-testid="model-may-meet">
@@ -438,7 +439,7 @@ function Versions({
                     </Tooltip>
                     {m.metrics.kept_probe && (
                       <Badge size="xs" variant="light" color="blue" ml={4}>
-                        kept quick
+                        {m.metrics.finetune ? "kept frozen model" : "kept quick"}
                       </Badge>
                     )}
                   </Table.Td>

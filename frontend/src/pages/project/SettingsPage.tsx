@@ -27,6 +27,7 @@ import { formatNumber, labelColor } from "../../lib/format";
 import { notifySuccess } from "../../lib/notify";
 import { useProjectContext } from "./context";
 import { WebhooksSection } from "../webhooks/WebhooksSection";
+import { RetrainingSection } from "../retraining/RetrainingSection";
 
 function LabelRow({ projectId, label, index }: { projectId: number; label: Label; index: number }) {
   const [name, setName] = useState(label.name);
@@ -188,6 +189,7 @@ export default function SettingsPage() {
             </Table>
           )}
         </Card>
+        <RetrainingSection projectId={project.id} />
         <WebhooksSection projectId={project.id} />
       </Grid.Col>
       <Modal opened={deleting} onClose={() => setDeleting(false)} title={<Text fw={700}>Delete “{project.name}”?</Text>} centered>

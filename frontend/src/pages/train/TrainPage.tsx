@@ -53,7 +53,8 @@ import {
   statusLabel,
 } from "../../lib/format";
 import { type ModeRecord, historySeries, modeRecord } from "../../lib/training";
-import { IntervalNote, KeptProbeNotice, TooFewImages, VERDICT_COLOR, targetVerdict } from "../model/scores";
+import { FinetuneOutcomeNotice } from "../model/FinetuneOutcome";
+import { IntervalNote, TooFewImages, VERDICT_COLOR, targetVerdict } from "../model/scores";
 import { useProjectContext } from "../project/context";
 
 function elapsedSeconds(job: TrainingJob, now = Date.now()): number | null {
@@ -147,7 +148,7 @@ function JobResult({ job, projectId, target, metric }: { job: TrainingJob; proje
           </Text>
         )}
         {metrics && <IntervalNote interval={metrics.accuracy_interval} testId="training-accuracy-interval" />}
-        {metrics && <KeptProbeNotice metrics={metrics} />}
+        {metrics && <FinetuneOutcomeNotice metrics={metrics} />}
         {metrics && <TooFewImages interval={metrics.accuracy_interval} />}
         <Group gap="xs">
           <Button
@@ -290,7 +291,7 @@ const MODE_HELP: Record<string, string> = {
   accurate:
     "Accurate: the same, on a larger pretrained network (EfficientNet-Lite2, 260 px). The first run analyses every image again with it, and each image (in training and in every prediction) costs about 1.6 times the CPU. On the ants-and-bees photos it was right 1.3 points more often.",
   finetune:
-    "Fine-tune: adjusts the top of the network itself to your images. Minutes to hours on a CPU (a GPU is used when there is one); it keeps the fast model when no epoch beats it, and says so.",
+    "Fine-tune: starts from the accurate model (EfficientNet-Lite2) and adjusts the top of the network itself to your images. Minutes to hours on a CPU (a GPU is used when there is one); it stops early and keeps the accurate model when no epoch beats it on validation, and says why.",
 };
 
 function ModeMeasured({ record }: { record: ModeRecord | null }) {
