@@ -90,11 +90,9 @@ def batch_create(
         with transaction.atomic():
             job.save()
             job_dispatch(job)
-    except ApplicationError as exc:
-        if exc.code != "broker_unavailable" and job.archive:
-            storage_files_delete(names=[job.archive.name])
-        raise
     except BaseException:
+        # Whatever failed (the job queue not answering included: the row is then saved as
+        # failed), a batch is not retried, so its archive must not stay behind.
         if job.archive:
             storage_files_delete(names=[job.archive.name])
         raise

@@ -196,3 +196,25 @@ def test_a_zip_bomb_is_refused_before_it_is_stored(auth_client, deployment, sett
     response = _submit(auth_client, deployment, bomb)
     assert response.status_code == 400 and _error(response)[0] == "zip_too_large"
     assert not BatchJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_queue_that_does_not_answer_is_a_503_and_leaves_no_archive(
+    auth_client, deployment, photos, monkeypatch
+):
+    """A failed batch cannot be retried, so its stored archive must not stay behind."""
+    from django.core.files.storage import default_storage
+    from kombu.exceptions import OperationalError
+
+    from apps.batches.tasks import run_batch
+
+    def down(*args, **kwargs):
+        raise OperationalError("Timeout connecting to the broker")
+
+    monkeypatch.setattr(run_batch, "apply_async", down)
+    response = _submit(auth_client, deployment, make_zip(photos))
+    assert response.status_code == 503
+    assert _error(response)[0] == "broker_unavailable"
+    failed = BatchJob.objects.get()
+    assert failed.status == "failed"
+    assert not failed.archive or not default_storage.exists(failed.archive.name)
