@@ -138,7 +138,9 @@ def shadow_gate_check(*, deployment_id: int) -> str:
 
     with transaction.atomic():
         deployment = (
-            Deployment.objects.select_for_update()
+            # of=("self",): PostgreSQL cannot lock the nullable side of the outer join to
+            # the candidate; only the deployment's row needs the lock.
+            Deployment.objects.select_for_update(of=("self",))
             .select_related("model_version", "candidate_version", "project")
             .filter(pk=deployment_id)
             .first()
