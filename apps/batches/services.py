@@ -26,10 +26,15 @@ from apps.batches.models import BatchItem, BatchJob
 from apps.batches.predicting import RowResult, batch_model_load, predict_inputs
 from apps.core.exceptions import ApplicationError
 from apps.core.hooks import on_batch_finished
-from apps.core.jobs import job_claim, job_dispatch, job_finish, job_heartbeat, job_heartbeats
+from apps.core.jobs import (
+    job_claim,
+    job_finish,
+    job_heartbeat,
+    job_heartbeats,
+    job_submit,
+)
 from apps.core.storage import (
     project_storage_prefix,
-    storage_files_delete,
     storage_files_delete_later,
 )
 from apps.datasets.ingest import filename_clean
@@ -86,17 +91,9 @@ def batch_create(
         job.kind = BatchJob.Kind.URLS
         job.urls = urls_check(urls)
         job.total = len(job.urls)
-    try:
-        with transaction.atomic():
-            job.save()
-            job_dispatch(job)
-    except BaseException:
-        # Whatever failed (the job queue not answering included: the row is then saved as
-        # failed), a batch is not retried, so its archive must not stay behind.
-        if job.archive:
-            storage_files_delete(names=[job.archive.name])
-        raise
-    return job
+    # Whatever fails (the job queue not answering included: the row is then saved as
+    # failed), a batch is not retried, so its archive must not stay behind.
+    return job_submit(job, stored_files=[job.archive.name])
 
 
 # --- Running -------------------------------------------------------------------------------

@@ -23,6 +23,11 @@ The API (everything a job kind needs)::
         not answer, the row is marked failed with a plain message and
         ``ApplicationError(code="broker_unavailable", status_code=503)`` is raised from the
         commit, so the API answers 503 within seconds; the next click works again.
+    job_submit(job, *, stored_files, keep_files_when_broker_down=False) -> Job
+        Save a new job and dispatch it (``job_dispatch``) in one transaction; when that
+        fails, delete the files stored for it (an upload), except, with
+        ``keep_files_when_broker_down``, when the broker did not answer (the row is then
+        saved as failed, and a kind that can be retried needs its upload again).
     job_claim(model, job_id, *, related=(), **fields) -> Job | None
         The task's first step. Locks the row; only a QUEUED row starts (a re-delivered or
         duplicate message returns None and does nothing). Sets RUNNING, attempts += 1,
@@ -85,6 +90,7 @@ from django.utils import timezone
 from apps.core import metrics
 from apps.core.exceptions import ApplicationError
 from apps.core.models import Job
+from apps.core.storage import storage_files_delete
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +219,24 @@ def job_dispatch(job: Job) -> None:
         raise ApplicationError(BROKER_DOWN_MESSAGE, code="broker_unavailable", status_code=503)
 
     transaction.on_commit(send)
+
+
+def job_submit(
+    job: JobT, *, stored_files: list[str | None], keep_files_when_broker_down: bool = False
+) -> JobT:
+    """Save the new ``job`` and dispatch it; on failure delete ``stored_files`` (see the
+    module docstring; empty names are skipped), then re-raise."""
+    names = [name for name in stored_files if name]
+    try:
+        with transaction.atomic():
+            job.save()
+            job_dispatch(job)
+    except BaseException as exc:
+        broker_down = isinstance(exc, ApplicationError) and exc.code == "broker_unavailable"
+        if names and not (broker_down and keep_files_when_broker_down):
+            storage_files_delete(names=names)
+        raise
+    return job
 
 
 def job_dispatch_quietly(job: Job, *, countdown: float = 0.0) -> None:

@@ -33,10 +33,10 @@ from apps.core.jobs import (
     job_finish,
     job_heartbeat,
     job_mark_queued,
+    job_submit,
 )
 from apps.core.storage import (
     project_storage_prefix,
-    storage_files_delete,
     storage_files_delete_later,
 )
 from apps.datasets.ingest import (
@@ -181,21 +181,13 @@ def import_job_create(
             'Send a .zip or .csv file, a list of "urls", or "csv" text.', code="nothing_to_import"
         )
     job.report = IngestReport().as_dict()
-    try:
-        with transaction.atomic():
-            job.save()
-            job_dispatch(job)
-    except ApplicationError as exc:
-        # The row exists (failed) when the broker did not answer: its archive stays, so a
-        # retry needs no second upload.
-        if exc.code != "broker_unavailable" and job.upload:
-            storage_files_delete(names=[job.upload.name])
-        raise
-    except BaseException:
-        if job.upload:
-            storage_files_delete(names=[job.upload.name])
-        raise
-    return job
+    # The row exists (failed) when the broker did not answer: its archive stays, so a retry
+    # needs no second upload.
+    return job_submit(
+        job,
+        stored_files=[job.upload.name],
+        keep_files_when_broker_down=True,
+    )
 
 
 def import_job_retry(*, job: ImportJob) -> ImportJob:

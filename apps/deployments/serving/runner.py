@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from apps import ml
+
 
 class _Job:
     __slots__ = ("batch", "result", "features", "error", "taken", "done")
@@ -154,8 +156,7 @@ class ModelRunner:
         embeddings already computed), or None for every image without a projection."""
         if self.drift is None or features is None:
             return [None] * count
-        rows = self.drift.project(features).astype(np.float16)
-        return [row.tobytes() for row in rows]
+        return [ml.sketch_to_bytes(row) for row in self.drift.project(features)]
 
     @staticmethod
     def _result(job: _Job) -> np.ndarray:

@@ -1,7 +1,7 @@
-import { AspectRatio, Badge, Card, Center, Group, ScrollArea, SimpleGrid, Skeleton, Text, Tooltip } from "@mantine/core";
+import { AspectRatio, Badge, Card, Center, Group, SimpleGrid, Skeleton, Text } from "@mantine/core";
 import { IconPhotoOff } from "@tabler/icons-react";
 import { useImagesById } from "../../api/hooks";
-import { heatColor, heatTextColor, rowNormalize } from "../../lib/confusion";
+import { ConfusionTable } from "../../components/ConfusionTable";
 import { formatNumber } from "../../lib/format";
 
 // A gallery shows this many images; the rest are counted.
@@ -19,58 +19,13 @@ export function SmallConfusion({
   matrix: number[][];
   testId: string;
 }) {
-  const norm = rowNormalize(matrix);
   return (
     <Card data-testid={testId}>
       <Text fw={600}>{title}</Text>
       <Text size="xs" c="dimmed" mb="sm">
         Rows: the true label. Columns: what the model said.
       </Text>
-      <ScrollArea>
-        <table style={{ borderCollapse: "separate", borderSpacing: 4, margin: "0 auto" }}>
-          <thead>
-            <tr>
-              <th />
-              {labels.map((l) => (
-                <th key={l}>
-                  <Text size="xs" fw={600} truncate maw={90}>
-                    {l}
-                  </Text>
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {matrix.map((row, r) => (
-              <tr key={r}>
-                <th style={{ textAlign: "right", paddingRight: 8 }}>
-                  <Text size="xs" fw={600} truncate maw={120}>
-                    {labels[r]}
-                  </Text>
-                </th>
-                {row.map((value, c) => (
-                  <td key={c} style={{ padding: 0 }}>
-                    <Tooltip label={`${formatNumber(value)} “${labels[r]}” predicted as “${labels[c]}”`}>
-                      <div
-                        className="cm-cell"
-                        data-testid="compare-confusion-cell"
-                        style={{
-                          background: heatColor(norm[r][c], r === c),
-                          color: heatTextColor(norm[r][c]),
-                          fontWeight: 600,
-                          textAlign: "center",
-                        }}
-                      >
-                        {formatNumber(value)}
-                      </div>
-                    </Tooltip>
-                  </td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </ScrollArea>
+      <ConfusionTable labels={labels} matrix={matrix} cellTestId="compare-confusion-cell" />
     </Card>
   );
 }

@@ -3,7 +3,6 @@ import { LineChart } from "@mantine/charts";
 import {
   Alert,
   Badge,
-  Box,
   Button,
   Card,
   Center,
@@ -24,7 +23,8 @@ import { Link, useSearchParams } from "react-router";
 import { useDeployments, useModel, useModels } from "../../api/hooks";
 import type { ModelVersion } from "../../api/types";
 import { EmptyState, ErrorState, PageLoader } from "../../components/States";
-import { heatColor, heatTextColor, parseCell, rowNormalize } from "../../lib/confusion";
+import { ConfusionTable } from "../../components/ConfusionTable";
+import { parseCell } from "../../lib/confusion";
 import {
   backboneName,
   evaluatedOnText,
@@ -264,89 +264,13 @@ function ConfusionMatrix({
   const matrix = model.metrics.confusion_matrix ?? [];
   const labels = model.labels;
   if (!matrix.length) return null;
-  const norm = rowNormalize(matrix);
   return (
     <Card data-testid="confusion-matrix">
       <Text fw={600}>Confusion matrix</Text>
       <Text size="xs" c="dimmed" mb="sm">
         Rows: the true label. Columns: what the model said. Click a cell to see those images.
       </Text>
-      <ScrollArea>
-        <table style={{ borderCollapse: "separate", borderSpacing: 4, margin: "0 auto" }}>
-          <thead>
-            <tr>
-              <th colSpan={2} />
-              <th colSpan={labels.length}>
-                <Text size="xs" c="dimmed" fw={600} ta="center" tt="uppercase">
-                  Predicted
-                </Text>
-              </th>
-            </tr>
-            <tr>
-              <th />
-              <th />
-              {labels.map((l) => (
-                <th key={l} style={{ fontSize: 12, fontWeight: 600, padding: "0 4px", maxWidth: 90 }}>
-                  <Text size="xs" fw={600} truncate maw={90}>
-                    {l}
-                  </Text>
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {matrix.map((row, r) => (
-              <tr key={r}>
-                {r === 0 && (
-                  <th rowSpan={matrix.length} style={{ width: 18, padding: 0 }}>
-                    <Text
-                      size="xs"
-                      c="dimmed"
-                      fw={600}
-                      tt="uppercase"
-                      style={{ writingMode: "vertical-rl", transform: "rotate(180deg)", whiteSpace: "nowrap" }}
-                    >
-                      True label
-                    </Text>
-                  </th>
-                )}
-                <th style={{ textAlign: "right", paddingRight: 8 }}>
-                  <Text size="xs" fw={600} truncate maw={120}>
-                    {labels[r]}
-                  </Text>
-                </th>
-                {row.map((value, c) => (
-                  <td key={c} style={{ padding: 0 }}>
-                    <Tooltip
-                      label={`${formatNumber(value)} “${labels[r]}” image${value === 1 ? "" : "s"} predicted as “${labels[c]}” (${formatPercent(norm[r][c], 0)} of the row)`}
-                    >
-                      <Box
-                        component="button"
-                        type="button"
-                        className="cm-cell"
-                        data-active={active?.row === r && active?.col === c}
-                        data-testid="confusion-cell"
-                        data-row={r}
-                        data-col={c}
-                        onClick={() => onCell(r, c)}
-                        style={{
-                          background: heatColor(norm[r][c], r === c),
-                          color: heatTextColor(norm[r][c]),
-                          border: 0,
-                          width: "100%",
-                          fontWeight: 600,
-                        }}
-                      >
-                        {formatNumber(value)}
-                      </Box>
-                    </Tooltip>
-                  </td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </ScrollArea>
+      <ConfusionTable labels={labels} matrix={matrix} cellTestId="confusion-cell" axisTitles active={active} onCell={onCell} />
     </Card>
   );
 }
