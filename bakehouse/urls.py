@@ -11,8 +11,10 @@ from drf_spectacular.views import (
 from apps.core.exceptions import api_not_found
 from apps.core.metrics import metrics_view
 from apps.core.views import MediaFileApi, spa_index
+from apps.deployments import urls as deployment_urls
 
 api_v1 = [
+    path("", include(deployment_urls.prediction_urlpatterns)),
     path("", include("apps.core.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.projects.urls")),

@@ -38,6 +38,14 @@ def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
 @contextlib.contextmanager
 def serve(*, workers: int = 2, threads: int = 4) -> Iterator[str]:
     """Run the app under gunicorn on a free 127.0.0.1 port; yields its URL."""
+    with serve_process(workers=workers, threads=threads) as (url, _pid):
+        yield url
+
+
+@contextlib.contextmanager
+def serve_process(*, workers: int = 2, threads: int = 4) -> Iterator[tuple[str, int]]:
+    """Like ``serve``; yields the URL and the gunicorn master's pid (its process tree holds
+    the workers, for CPU accounting)."""
     port = free_port()
     command = [
         sys.executable, "-m", "gunicorn", "bench.http_floor:application",
@@ -55,7 +63,7 @@ def serve(*, workers: int = 2, threads: int = 4) -> Iterator[str]:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("the HTTP floor server did not start")
             time.sleep(0.1)
-        yield url
+        yield url, server.pid
     finally:
         server.terminate()
         server.wait(20)

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,9 @@ HEALTH_WAIT_SECONDS = 0.1
 HEALTH_HUNG_SECONDS = 10.0
 # Other web processes start from this worker count until their own ping answers.
 WORKERS_CACHE_KEY = "health:workers"
+# A worker busy enough to miss one ping's time-out still counts for this long after its last
+# answer, so the count does not flicker on a loaded machine; a dead one drops out after it.
+WORKERS_REMEMBER_SECONDS = 20.0
 
 
 def database_status() -> str:
@@ -49,14 +52,15 @@ def broker_status(timeout: float = 1.0) -> str:
     return "ok"
 
 
-def worker_count(timeout: float = 1.0) -> int:
+def workers_answering(timeout: float = 1.0) -> list[str]:
+    """The names of the Celery workers that answered a ping within ``timeout`` seconds."""
     from bakehouse.celery import app
 
     try:
         replies = app.control.ping(timeout=timeout) or []
     except Exception:  # noqa: BLE001
-        return 0
-    return len(replies)
+        return []
+    return [name for reply in replies for name in reply]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +86,18 @@ class HealthMonitor:
         *,
         database_check: Callable[[], str] = database_status,
         broker_check: Callable[[], str] = broker_status,
-        workers_check: Callable[[], int] = worker_count,
+        workers_check: Callable[[], Iterable[str]] = workers_answering,
         fresh: float = HEALTH_FRESH_SECONDS,
         wait: float = HEALTH_WAIT_SECONDS,
         hung: float = HEALTH_HUNG_SECONDS,
+        remember: float = WORKERS_REMEMBER_SECONDS,
     ) -> None:
         self.pid = os.getpid()
         self._database_check = database_check
         self._broker_check = broker_check
         self._workers_check = workers_check
-        self._fresh, self._wait, self._hung = fresh, wait, hung
+        self._fresh, self._wait, self._hung, self._remember = fresh, wait, hung, remember
+        self._workers_seen: dict[str, float] = {}  # worker name -> when it last answered
         self._lock = threading.Lock()
         self._published = threading.Condition(self._lock)
         self._checked: _Checked | None = None
@@ -161,9 +167,14 @@ class HealthMonitor:
             if isinstance(shared, int):
                 with self._lock:
                     self._workers = shared
-        workers = self._workers_check()
+        answered = self._workers_check()
+        now = time.monotonic()
         with self._lock:
-            self._workers = workers
+            self._workers_seen.update(dict.fromkeys(answered, now))
+            for name, seen in list(self._workers_seen.items()):
+                if now - seen > self._remember:
+                    del self._workers_seen[name]
+            workers = self._workers = len(self._workers_seen)
         with contextlib.suppress(Exception):  # sharing the count is a nicety
             cache.set(WORKERS_CACHE_KEY, workers, timeout=60)
 

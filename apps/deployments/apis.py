@@ -53,6 +53,7 @@ from apps.deployments.services import (
 )
 from apps.deployments.serving import DeploymentApiKeyAuthentication, DeploymentRateThrottle
 from apps.deployments.serving.errors import prediction_error_count
+from apps.deployments.serving.occupancy import occupancy
 from apps.deployments.serving.registry import registry
 from apps.projects.selectors import project_get_for_user
 from apps.training.models import TrainingJob
@@ -465,7 +466,13 @@ class _PredictBase(APIView):
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         self.started = time.perf_counter()
-        return super().dispatch(request, *args, **kwargs)
+        # The request counts as being served from here (parsing, the key check, decoding,
+        # the model, the answer): a model call takes every core only when no other
+        # prediction request is anywhere in that path. Counting from the decode alone let
+        # calls under load take two cores while others were being parsed or answered,
+        # costing CPU per request (README, Performance).
+        with occupancy().running():
+            return super().dispatch(request, *args, **kwargs)
 
     def handle_exception(self, exc: Exception) -> Response:
         # The monitoring page's error rate (before DRF re-raises a server error).

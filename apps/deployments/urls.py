@@ -61,5 +61,10 @@ urlpatterns = [
         prediction_log_apis.PredictionAddToDatasetApi.as_view(),
         name="deployment-prediction-add",
     ),
+]
+
+# The prediction API, resolved before every other API route (bakehouse/urls.py): the one
+# URL called at a high rate skips matching some sixty patterns on each request.
+prediction_urlpatterns = [
     path("predict/<slug:slug>/", apis.PredictApi.as_view(), name="deployment-predict"),
 ]

@@ -42,7 +42,7 @@ def test_down_database_is_503_and_names_it(api_client, monkeypatch):
         monkeypatch,
         database_check=lambda: "down: OperationalError",
         broker_check=lambda: "ok",
-        workers_check=lambda: 2,
+        workers_check=lambda: ["default@a", "training@a"],
         wait=10.0,
     )
     for path in ("/api/v1/health/", "/api/v1/health/ready/"):
@@ -57,7 +57,7 @@ def test_healthy_platform_is_200_with_the_worker_count(api_client, monkeypatch):
         monkeypatch,
         database_check=lambda: "ok",
         broker_check=lambda: "ok",
-        workers_check=lambda: 2,
+        workers_check=lambda: ["default@a", "training@a"],
         wait=10.0,
     )
     monitor.health()
@@ -67,13 +67,40 @@ def test_healthy_platform_is_200_with_the_worker_count(api_client, monkeypatch):
     assert response.json() == {"status": "ok", "database": "ok", "broker": "ok", "workers": 2}
 
 
+def test_a_worker_that_misses_one_ping_still_counts_until_it_stays_silent(monkeypatch):
+    """On a loaded machine a busy worker can miss the ping's one-second time-out; the count
+    must not flicker with it, yet a worker gone for good drops out."""
+    answers = [["default@a", "training@a"], ["default@a"], ["default@a"]]
+    monitor = _use(
+        monkeypatch,
+        database_check=lambda: "ok",
+        broker_check=lambda: "ok",
+        workers_check=lambda: answers.pop(0),
+        wait=10.0,
+        fresh=0.0,
+        remember=0.5,
+    )
+
+    def workers_after_refresh() -> int:
+        monitor.health()
+        deadline = time.monotonic() + 5
+        while monitor._refresh_started is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return monitor._workers or 0
+
+    assert workers_after_refresh() == 2
+    assert workers_after_refresh() == 2  # training@a missed this ping
+    time.sleep(0.6)
+    assert workers_after_refresh() == 1  # and stayed silent past the window
+
+
 def test_many_concurrent_calls_answer_fast_and_ping_once(monkeypatch):
     pings = []
 
     def slow_ping() -> int:
         pings.append(time.monotonic())
         time.sleep(1.0)  # control.ping always waits its whole time-out
-        return 2
+        return ["default@a", "training@a"]
 
     monitor = _use(
         monkeypatch,
@@ -115,7 +142,7 @@ def test_a_hanging_broker_never_holds_a_caller(monkeypatch):
         monkeypatch,
         database_check=lambda: "ok",
         broker_check=hanging_broker,
-        workers_check=lambda: 1,
+        workers_check=lambda: ["default@a"],
         wait=0.1,
         hung=0.3,
     )
@@ -138,7 +165,7 @@ def test_the_checks_rerun_once_the_result_is_stale(monkeypatch):
         monkeypatch,
         database_check=lambda: calls.append("db") or "ok",
         broker_check=lambda: "ok",
-        workers_check=lambda: 1,
+        workers_check=lambda: ["default@a"],
         wait=2.0,
         fresh=0.2,
     )
