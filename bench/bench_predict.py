@@ -32,8 +32,8 @@ from bench.common import (
 )
 from bench.loadgen import LoadResult, run_load
 from bench.platform_run import (
-    _expect,
     create_project,
+    deploy_with_key,
     import_zip,
     machine_facts,
     machine_note,
@@ -195,20 +195,7 @@ def run(args: argparse.Namespace) -> BenchResult:
                     raise RuntimeError(f"ONNX download failed: {onnx.status_code}")
                 onnx_path = tmp_path / "model.onnx"
                 onnx_path.write_bytes(onnx.content)
-                deployment = _expect(
-                    client.post(
-                        f"/api/v1/projects/{project['id']}/deployments/",
-                        # The default limit (600/min) would throttle the load test itself.
-                        json={"model_version": version, "rate_limit": "1000000/min"},
-                    ),
-                    201,
-                )
-                key = _expect(
-                    client.post(
-                        f"/api/v1/deployments/{deployment['slug']}/keys/", json={"name": "bench"}
-                    ),
-                    201,
-                )["key"]
+                deployment, key = deploy_with_key(client, project["id"], version)
                 int8_error = _wait_for_background_jobs(client, project["id"], version)
             url = f"{live.url}/api/v1/predict/{deployment['slug']}/"
             headers = {"Authorization": f"Api-Key {key}"}

@@ -45,8 +45,14 @@ from typing import Any
 from bench.bench_training import dataset_zip
 from bench.common import BenchResult, add_common_args, process_tree_cpu_s, write_result
 from bench.loadgen import run_load
-from bench.platform_run import _expect, create_project, import_zip, machine_note, start_platform
-from bench.platform_run import train as platform_train
+from bench.platform_run import (
+    create_project,
+    deploy_with_key,
+    import_zip,
+    machine_note,
+    start_platform,
+    train,
+)
 
 COMPONENTS = (
     "parse",
@@ -312,22 +318,10 @@ def run(args: argparse.Namespace) -> BenchResult:
                 imported = import_zip(client, project["id"], zip_path)
                 if imported["status"] != "succeeded":
                     raise RuntimeError(f"import failed: {imported}")
-                job, _seconds = platform_train(client, project["id"], "quick", timeout=900)
+                job, _seconds = train(client, project["id"], "quick", timeout=900)
                 if job["status"] != "succeeded":
                     raise RuntimeError(f"training failed: {job}")
-                deployment = _expect(
-                    client.post(
-                        f"/api/v1/projects/{project['id']}/deployments/",
-                        json={"model_version": job["model_version"], "rate_limit": "1000000/min"},
-                    ),
-                    201,
-                )
-                key = _expect(
-                    client.post(
-                        f"/api/v1/deployments/{deployment['slug']}/keys/", json={"name": "bench"}
-                    ),
-                    201,
-                )["key"]
+                deployment, key = deploy_with_key(client, project["id"], job["model_version"])
                 _wait_for_jobs(client, project["id"], job["model_version"])
                 onnx = client.get(f"/api/v1/models/{job['model_version']}/download/?file=onnx")
                 if onnx.status_code != 200:

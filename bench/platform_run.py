@@ -220,6 +220,25 @@ class RssSampler:
 # ------------------------------------------------------------------------------ context
 
 
+def deploy_with_key(
+    client: httpx.Client, project_id: int, model_version: int
+) -> tuple[dict[str, Any], str]:
+    """Deploy ``model_version`` with no practical rate limit (the default, 600/min, would
+    throttle a load test itself) and make an API key. Returns the deployment and the key."""
+    deployment = _expect(
+        client.post(
+            f"/api/v1/projects/{project_id}/deployments/",
+            json={"model_version": model_version, "rate_limit": "1000000/min"},
+        ),
+        201,
+    )
+    key = _expect(
+        client.post(f"/api/v1/deployments/{deployment['slug']}/keys/", json={"name": "bench"}),
+        201,
+    )["key"]
+    return deployment, key
+
+
 def machine_facts() -> dict[str, Any]:
     """CPU model (from /proc/cpuinfo), logical cores and RAM: the lines quoted with results."""
     import os
