@@ -32,13 +32,12 @@ from bench.common import (
 )
 from bench.loadgen import LoadResult, run_load
 from bench.platform_run import (
-    create_project,
     deploy_with_key,
-    import_zip,
     machine_facts,
     machine_note,
     start_platform,
-    train,
+    trained_project,
+    wait_for_background_jobs,
 )
 
 CONCURRENCY = (1, 8, 32)
@@ -113,22 +112,6 @@ def _figures(
     return figures
 
 
-def _wait_for_background_jobs(client: Any, project_id: int, version: int) -> str | None:
-    """Wait until the jobs a finished training starts (the version's INT8 copy, the data
-    health report) are done: they share the cores with the server under test. Returns why
-    the INT8 copy cannot be served (None when it can)."""
-    deadline = time.monotonic() + 300
-    while True:
-        int8 = client.get(f"/api/v1/models/{version}/").json()["metrics"].get("int8") or {}
-        health = client.get(f"/api/v1/projects/{project_id}/health/").json().get("status")
-        if int8 and int8.get("status") != "compressing" and health != "computing":
-            break
-        if time.monotonic() > deadline:
-            return "the INT8 copy or the health report was not ready after 300 s"
-        time.sleep(1)
-    return f"quantization failed: {int8['error']}" if int8.get("error") else None
-
-
 def _serve_int8(live: Any, slug: str, token: str) -> str | None:
     """Switch the deployment to its INT8 copy. Returns why it could not (None: done)."""
     with live.client(token) as client:
@@ -182,13 +165,7 @@ def run(args: argparse.Namespace) -> BenchResult:
         try:
             client, client_token = live.signup()
             with client:
-                project = create_project(client, "Prediction benchmark", classes)
-                imported = import_zip(client, project["id"], zip_path)
-                if imported["status"] != "succeeded":
-                    raise RuntimeError(f"import failed: {imported}")
-                job, _seconds = train(client, project["id"], "quick", timeout=900)
-                if job["status"] != "succeeded":
-                    raise RuntimeError(f"training failed: {job}")
+                project, job = trained_project(client, "Prediction benchmark", classes, zip_path)
                 version = job["model_version"]
                 onnx = client.get(f"/api/v1/models/{version}/download/?file=onnx")
                 if onnx.status_code != 200:
@@ -196,7 +173,7 @@ def run(args: argparse.Namespace) -> BenchResult:
                 onnx_path = tmp_path / "model.onnx"
                 onnx_path.write_bytes(onnx.content)
                 deployment, key = deploy_with_key(client, project["id"], version)
-                int8_error = _wait_for_background_jobs(client, project["id"], version)
+                int8_error = wait_for_background_jobs(client, project["id"], version)
             url = f"{live.url}/api/v1/predict/{deployment['slug']}/"
             headers = {"Authorization": f"Api-Key {key}"}
             probe = run_load(url, body=jpeg, headers=headers, requests=1, multipart_field="image")

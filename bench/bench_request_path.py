@@ -46,12 +46,11 @@ from bench.bench_training import dataset_zip
 from bench.common import BenchResult, add_common_args, process_tree_cpu_s, write_result
 from bench.loadgen import run_load
 from bench.platform_run import (
-    create_project,
     deploy_with_key,
-    import_zip,
     machine_note,
     start_platform,
-    train,
+    trained_project,
+    wait_for_background_jobs,
 )
 
 COMPONENTS = (
@@ -314,15 +313,9 @@ def run(args: argparse.Namespace) -> BenchResult:
         try:
             client, _token = live.signup()
             with client:
-                project = create_project(client, "Request path benchmark", classes)
-                imported = import_zip(client, project["id"], zip_path)
-                if imported["status"] != "succeeded":
-                    raise RuntimeError(f"import failed: {imported}")
-                job, _seconds = train(client, project["id"], "quick", timeout=900)
-                if job["status"] != "succeeded":
-                    raise RuntimeError(f"training failed: {job}")
+                project, job = trained_project(client, "Request path benchmark", classes, zip_path)
                 deployment, key = deploy_with_key(client, project["id"], job["model_version"])
-                _wait_for_jobs(client, project["id"], job["model_version"])
+                wait_for_background_jobs(client, project["id"], job["model_version"])
                 onnx = client.get(f"/api/v1/models/{job['model_version']}/download/?file=onnx")
                 if onnx.status_code != 200:
                     raise RuntimeError(f"ONNX download failed: {onnx.status_code}")
@@ -341,12 +334,6 @@ def run(args: argparse.Namespace) -> BenchResult:
         metrics=metrics,
         notes=[machine_note()],
     )
-
-
-def _wait_for_jobs(client: Any, project_id: int, version: int) -> None:
-    from bench.bench_predict import _wait_for_background_jobs
-
-    _wait_for_background_jobs(client, project_id, version)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -220,6 +220,21 @@ class RssSampler:
 # ------------------------------------------------------------------------------ context
 
 
+def trained_project(
+    client: httpx.Client, name: str, classes: list[str], zip_path: Path, *, mode: str = "quick"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new project with the archive imported and one training job run to success.
+    Returns the project and the finished job; raises when the import or the training fails."""
+    project = create_project(client, name, classes)
+    imported = import_zip(client, project["id"], zip_path)
+    if imported["status"] != "succeeded":
+        raise RuntimeError(f"import failed: {imported}")
+    job, _seconds = train(client, project["id"], mode, timeout=900)
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"training failed: {job}")
+    return project, job
+
+
 def deploy_with_key(
     client: httpx.Client, project_id: int, model_version: int
 ) -> tuple[dict[str, Any], str]:
@@ -237,6 +252,22 @@ def deploy_with_key(
         201,
     )["key"]
     return deployment, key
+
+
+def wait_for_background_jobs(client: Any, project_id: int, version: int) -> str | None:
+    """Wait until the jobs a finished training starts (the version's INT8 copy, the data
+    health report) are done: they share the cores with the server under test. Returns why
+    the INT8 copy cannot be served (None when it can)."""
+    deadline = time.monotonic() + 300
+    while True:
+        int8 = client.get(f"/api/v1/models/{version}/").json()["metrics"].get("int8") or {}
+        health = client.get(f"/api/v1/projects/{project_id}/health/").json().get("status")
+        if int8 and int8.get("status") != "compressing" and health != "computing":
+            break
+        if time.monotonic() > deadline:
+            return "the INT8 copy or the health report was not ready after 300 s"
+        time.sleep(1)
+    return f"quantization failed: {int8['error']}" if int8.get("error") else None
 
 
 def machine_facts() -> dict[str, Any]:
