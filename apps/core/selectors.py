@@ -22,8 +22,9 @@ HEALTH_FRESH_SECONDS = 5.0
 HEALTH_WAIT_SECONDS = 0.1
 # A database or broker check still running after this many seconds reports its part down.
 HEALTH_HUNG_SECONDS = 10.0
-# Other web processes start from this worker count until their own ping answers.
-WORKERS_CACHE_KEY = "health:workers"
+# Which worker answered a ping when (wall-clock seconds), shared by the web processes, so
+# that each counts the workers any of them heard from.
+WORKERS_CACHE_KEY = "health:workers-seen"
 # A worker busy enough to miss one ping's time-out still counts for this long after its last
 # answer, so the count does not flicker on a loaded machine; a dead one drops out after it.
 WORKERS_REMEMBER_SECONDS = 20.0
@@ -97,7 +98,7 @@ class HealthMonitor:
         self._broker_check = broker_check
         self._workers_check = workers_check
         self._fresh, self._wait, self._hung, self._remember = fresh, wait, hung, remember
-        self._workers_seen: dict[str, float] = {}  # worker name -> when it last answered
+        self._workers_seen: dict[str, float] = {}  # worker name -> time.time() of its answer
         self._lock = threading.Lock()
         self._published = threading.Condition(self._lock)
         self._checked: _Checked | None = None
@@ -159,24 +160,43 @@ class HealthMonitor:
             connection.close()  # this thread's own connection; none left open between checks
 
     def _workers_refresh(self) -> None:
+        """Ping the workers and count those seen within ``remember`` seconds, by this
+        process or another web process (they share what each saw through the cache)."""
         if self._workers is None:
-            try:
-                shared = cache.get(WORKERS_CACHE_KEY)
-            except Exception:  # noqa: BLE001
-                shared = None
-            if isinstance(shared, int):
-                with self._lock:
-                    self._workers = shared
+            shared = self._shared_workers_seen()
+            with self._lock:
+                self._workers_seen.update(shared)
+                self._workers = self._workers_prune(time.time())
         answered = self._workers_check()
-        now = time.monotonic()
+        now = time.time()
+        shared = self._shared_workers_seen()
         with self._lock:
+            for name, seen in shared.items():
+                if seen > self._workers_seen.get(name, 0.0):
+                    self._workers_seen[name] = seen
             self._workers_seen.update(dict.fromkeys(answered, now))
-            for name, seen in list(self._workers_seen.items()):
-                if now - seen > self._remember:
-                    del self._workers_seen[name]
-            workers = self._workers = len(self._workers_seen)
-        with contextlib.suppress(Exception):  # sharing the count is a nicety
-            cache.set(WORKERS_CACHE_KEY, workers, timeout=60)
+            self._workers = self._workers_prune(now)
+            seen_now = dict(self._workers_seen)
+        with contextlib.suppress(Exception):  # sharing is a nicety: each process also pings
+            cache.set(WORKERS_CACHE_KEY, seen_now, timeout=int(self._remember) + 60)
+
+    def _workers_prune(self, now: float) -> int:
+        """Forget the workers silent for longer than ``remember``; how many are left.
+        Called with the lock held."""
+        for name, seen in list(self._workers_seen.items()):
+            if now - seen > self._remember:
+                del self._workers_seen[name]
+        return len(self._workers_seen)
+
+    @staticmethod
+    def _shared_workers_seen() -> dict[str, float]:
+        try:
+            shared = cache.get(WORKERS_CACHE_KEY)
+        except Exception:  # noqa: BLE001 - the cache down: this process's own pings only
+            return {}
+        if not isinstance(shared, dict):
+            return {}
+        return {str(k): float(v) for k, v in shared.items() if isinstance(v, int | float)}
 
 
 _monitor: HealthMonitor | None = None

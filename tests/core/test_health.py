@@ -12,6 +12,9 @@ def _monitor(monkeypatch):
     """Each test gets a fresh monitor with real checks; the generous wait lets the first
     check on a busy test machine finish before the answer."""
     monkeypatch.setattr(selectors, "_monitor", HealthMonitor(wait=10.0))
+    from django.core.cache import cache
+
+    cache.delete(selectors.WORKERS_CACHE_KEY)
 
 
 def _use(monkeypatch, **kwargs) -> HealthMonitor:
@@ -92,6 +95,32 @@ def test_a_worker_that_misses_one_ping_still_counts_until_it_stays_silent(monkey
     assert workers_after_refresh() == 2  # training@a missed this ping
     time.sleep(0.6)
     assert workers_after_refresh() == 1  # and stayed silent past the window
+
+
+def test_web_processes_count_the_workers_any_of_them_heard(monkeypatch):
+    """Each gunicorn worker has its own monitor; one whose first ping missed a busy worker
+    still counts it when another web process heard it moments ago."""
+    first = HealthMonitor(
+        database_check=lambda: "ok",
+        broker_check=lambda: "ok",
+        workers_check=lambda: ["default@a", "training@a", "webhooks@a"],
+        wait=10.0,
+        fresh=0.0,
+    )
+    second = HealthMonitor(
+        database_check=lambda: "ok",
+        broker_check=lambda: "ok",
+        workers_check=lambda: ["default@a"],  # the other two were busy
+        wait=10.0,
+        fresh=0.0,
+    )
+    for monitor in (first, second):
+        monitor.health()
+        deadline = time.monotonic() + 5
+        while monitor._refresh_started is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert first._workers == 3
+    assert second._workers == 3
 
 
 def test_many_concurrent_calls_answer_fast_and_ping_once(monkeypatch):
