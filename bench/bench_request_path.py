@@ -215,7 +215,8 @@ def _measure_in_process(
                 "wsgi.version": (1, 0),
             }
             status: list[str] = []
-            answer = application(environ, lambda s, h, *a: status.append(s))  # type: ignore[arg-type]
+            start_response: Any = lambda s, h, *a: status.append(s)  # noqa: E731
+            answer = application(environ, start_response)
             b"".join(answer)
             answer.close()
             return int(status[0].split()[0])

@@ -257,3 +257,35 @@ def test_http_floor_server_reads_the_body_and_answers() -> None:
         response = httpx.post(url, files={"image": ("a.jpg", _jpeg(224, 224))})
     assert response.status_code == 200
     assert response.content == ANSWER
+
+
+def test_component_clock_takes_nested_components_out_of_the_outer_one() -> None:
+    """The request-path benchmark times the rate count inside the key check: each must get
+    its own time, and the framework's share (total minus the components) must not go
+    negative from counting the inner one twice."""
+    import time as clock_time
+
+    from bench.bench_request_path import ComponentClock
+
+    class Path_:
+        @staticmethod
+        def inner() -> None:
+            clock_time.sleep(0.02)
+
+        @staticmethod
+        def outer() -> None:
+            clock_time.sleep(0.01)
+            Path_.inner()
+
+    clock = ComponentClock()
+    clock.wrap(Path_, "inner", "rate count")
+    clock.wrap(Path_, "outer", "key check")
+    Path_.outer()
+    clock.request_done(total_ms=40.0)
+    request = clock.requests[0]
+    assert 15 <= request["rate count"] < 30
+    assert 8 <= request["key check"] < 18  # its own 10 ms, not the 30 ms it lasted
+    medians = clock.medians()
+    assert medians["framework"] == pytest.approx(
+        40.0 - request["rate count"] - request["key check"], abs=0.01
+    )

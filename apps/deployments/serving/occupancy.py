@@ -2,10 +2,11 @@
 
 One byte per process in a small file under ``var/run/`` mapped into every web worker: a
 process keeps in its byte how many prediction requests it is serving (from the moment the
-prediction view starts, before the body is parsed, to its answer) and reads the others' bytes before starting a model call (a few hundred
-nanoseconds, no system call). Serving uses it to pick how many cores a call may take (see
-``ModelRunner``): all of them for a request alone on the machine, one when other requests
-are being served, so that concurrent calls do not fight over the same cores.
+prediction view starts, before the body is parsed, to its answer) and reads the others'
+bytes before starting a model call (a few hundred nanoseconds, no system call). Serving
+uses it to pick how many cores a call may take (see ``ModelRunner``): all of them for a
+request alone on the machine, one when other requests are being served, so that concurrent
+calls do not fight over the same cores.
 
 A process claims its byte with a lock on that byte of the file, held for its lifetime; the
 system releases the lock when the process dies, and the next process to start clears every
