@@ -468,9 +468,8 @@ class _PredictBase(APIView):
         self.started = time.perf_counter()
         # The request counts as being served from here (parsing, the key check, decoding,
         # the model, the answer): a model call takes every core only when no other
-        # prediction request is anywhere in that path. Counting from the decode alone let
-        # calls under load take two cores while others were being parsed or answered,
-        # costing CPU per request (README, Performance).
+        # prediction request is anywhere in that path, not merely none between decoding
+        # and the model's answer (README, Performance).
         with occupancy().running():
             return super().dispatch(request, *args, **kwargs)
 
