@@ -102,7 +102,6 @@ class HealthMonitor:
         self._lock = threading.Lock()
         self._published = threading.Condition(self._lock)
         self._checked: _Checked | None = None
-        self._workers: int | None = None
         self._refresh_started: float | None = None
         self._stage = ""
 
@@ -115,7 +114,7 @@ class HealthMonitor:
                 deadline = now + self._wait
                 while self._checked is previous and (left := deadline - time.monotonic()) > 0:
                     self._published.wait(left)
-            checked, workers = self._checked, self._workers or 0
+            checked, workers = self._checked, self._workers
             stage, started = self._stage, self._refresh_started
         if checked is None:
             parts = {"database": "checking", "broker": "checking"}
@@ -145,7 +144,13 @@ class HealthMonitor:
             with self._lock:
                 self._stage = "broker"
             broker = self._broker_check()
+            # Before the first answer goes out: what the other web processes heard, so that a
+            # fresh process does not report 0 workers while its own ping is in flight.
+            shared = self._shared_workers_seen() if broker == "ok" else {}
             with self._lock:
+                if not self._workers_seen:
+                    self._workers_seen.update(shared)
+                    self._workers_prune(time.time())
                 self._checked = _Checked(database, broker, time.monotonic())
                 self._stage = "workers"
                 self._published.notify_all()
@@ -162,11 +167,6 @@ class HealthMonitor:
     def _workers_refresh(self) -> None:
         """Ping the workers and count those seen within ``remember`` seconds, by this
         process or another web process (they share what each saw through the cache)."""
-        if self._workers is None:
-            shared = self._shared_workers_seen()
-            with self._lock:
-                self._workers_seen.update(shared)
-                self._workers = self._workers_prune(time.time())
         answered = self._workers_check()
         now = time.time()
         shared = self._shared_workers_seen()
@@ -175,18 +175,22 @@ class HealthMonitor:
                 if seen > self._workers_seen.get(name, 0.0):
                     self._workers_seen[name] = seen
             self._workers_seen.update(dict.fromkeys(answered, now))
-            self._workers = self._workers_prune(now)
+            self._workers_prune(now)
             seen_now = dict(self._workers_seen)
         with contextlib.suppress(Exception):  # sharing is a nicety: each process also pings
             cache.set(WORKERS_CACHE_KEY, seen_now, timeout=int(self._remember) + 60)
 
-    def _workers_prune(self, now: float) -> int:
-        """Forget the workers silent for longer than ``remember``; how many are left.
-        Called with the lock held."""
+    @property
+    def _workers(self) -> int:
+        """Workers heard from within ``remember`` seconds (as of the last check)."""
+        return len(self._workers_seen)
+
+    def _workers_prune(self, now: float) -> None:
+        """Forget the workers silent for longer than ``remember``. Called with the lock
+        held."""
         for name, seen in list(self._workers_seen.items()):
             if now - seen > self._remember:
                 del self._workers_seen[name]
-        return len(self._workers_seen)
 
     @staticmethod
     def _shared_workers_seen() -> dict[str, float]:

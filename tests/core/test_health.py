@@ -216,3 +216,31 @@ def test_liveness_answers_from_the_process_alone(api_client, monkeypatch):
     response = api_client.get("/api/v1/health/live/")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_a_fresh_web_process_answers_the_workers_others_heard_while_its_ping_runs():
+    """A gunicorn worker's first health answer comes before its own ping (which always waits
+    its whole time-out) is back: it must report what the other web processes heard, not 0."""
+    release = threading.Event()
+    first = HealthMonitor(
+        database_check=lambda: "ok",
+        broker_check=lambda: "ok",
+        workers_check=lambda: ["default@a", "training@a", "webhooks@a"],
+        wait=10.0,
+    )
+    first.health()
+    deadline = time.monotonic() + 5
+    while first._refresh_started is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    def slow_ping() -> list[str]:
+        release.wait(5)
+        return ["default@a", "training@a", "webhooks@a"]
+
+    fresh = HealthMonitor(
+        database_check=lambda: "ok", broker_check=lambda: "ok", workers_check=slow_ping, wait=10.0
+    )
+    try:
+        assert fresh.health()["workers"] == 3
+    finally:
+        release.set()
