@@ -297,8 +297,16 @@ def test_a_lasso_on_the_map_labels_exactly_the_points_inside(
     canvas = page.get_by_test_id("map-canvas")
     expect(canvas).to_be_visible()
     page.get_by_test_id("map-tool").get_by_text("Lasso", exact=True).click()
+    # Measure once the page around the map has settled (the groups below it load after it),
+    # with the whole canvas on screen: mouse positions are the viewport's.
+    expect(page.get_by_test_id("map-clusters")).to_be_visible()
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     assert box is not None
+    viewport = page.viewport_size
+    assert (
+        viewport is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"]
+    ), box
     width = float(canvas.get_attribute("width") or 0)
     # Canvas pixels to the page's (the box on screen may be scaled a little).
     sx, sy = box["width"] / width, box["height"] / MAP_HEIGHT

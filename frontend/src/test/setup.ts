@@ -32,3 +32,12 @@ window.getComputedStyle = (element: Element) => getComputedStyle(element);
 // Image previews (try it, the upload list) make object URLs; jsdom has none.
 URL.createObjectURL = URL.createObjectURL ?? (() => "blob:preview");
 URL.revokeObjectURL = URL.revokeObjectURL ?? (() => {});
+// jsdom has no PointerEvent: without one, fired pointer events carry no position.
+class PointerEventShim extends MouseEvent {
+  readonly pointerId: number;
+  constructor(type: string, init: PointerEventInit = {}) {
+    super(type, init);
+    this.pointerId = init.pointerId ?? 0;
+  }
+}
+window.PointerEvent = window.PointerEvent ?? (PointerEventShim as unknown as typeof PointerEvent);

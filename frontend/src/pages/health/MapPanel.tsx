@@ -109,6 +109,10 @@ export function MapPanel({ projectId }: { projectId: number }) {
   const [rect, setRect] = useState<Rect | null>(null);
   const [tool, setTool] = useState<Tool>("box");
   const [lasso, setLasso] = useState<Pixel[] | null>(null);
+  // The shape being drawn, read by the pointer handlers. State alone would lag: several
+  // pointer events can arrive before React renders again (a busy machine, a fast hand),
+  // and each would extend (or select from) a stale copy, dropping vertices.
+  const drawing = useRef<{ rect: Rect | null; lasso: Pixel[] | null }>({ rect: null, lasso: null });
   const [name, setName] = useState("");
   const [deleting, setDeleting] = useState<ReadonlySet<number>>(new Set());
   const { ref: boxRef, width } = useElementSize();
@@ -140,33 +144,53 @@ export function MapPanel({ projectId }: { projectId: number }) {
   const onDown = (event: PointerEvent<HTMLCanvasElement>) => {
     const { x, y } = position(event);
     event.currentTarget.setPointerCapture?.(event.pointerId);
-    if (tool === "lasso") setLasso([{ x, y }]);
-    else setRect({ x0: x, y0: y, x1: x, y1: y });
+    drawing.current = tool === "lasso" ? { rect: null, lasso: [{ x, y }] } : { rect: { x0: x, y0: y, x1: x, y1: y }, lasso: null };
+    setLasso(drawing.current.lasso);
+    setRect(drawing.current.rect);
   };
   const onMove = (event: PointerEvent<HTMLCanvasElement>) => {
     const { x, y } = position(event);
-    if (lasso) {
-      const last = lasso[lasso.length - 1];
-      if (Math.hypot(x - last.x, y - last.y) >= LASSO_STEP) setLasso([...lasso, { x, y }]);
-      return;
+    const shape = drawing.current;
+    if (shape.lasso) {
+      const last = shape.lasso[shape.lasso.length - 1];
+      if (Math.hypot(x - last.x, y - last.y) < LASSO_STEP) return;
+      shape.lasso = [...shape.lasso, { x, y }];
+      setLasso(shape.lasso);
+    } else if (shape.rect) {
+      shape.rect = { ...shape.rect, x1: x, y1: y };
+      setRect(shape.rect);
     }
-    if (rect) setRect({ ...rect, x1: x, y1: y });
   };
   const onUp = (event: PointerEvent<HTMLCanvasElement>) => {
     const canvas = canvasRef.current;
+    const { lasso: outline } = drawing.current;
+    let box = drawing.current.rect;
+    drawing.current = { rect: null, lasso: null };
+    // The release's position ends the shape, even where no move event reported it.
+    const end = position(event);
+    if (outline && Math.hypot(end.x - outline[outline.length - 1].x, end.y - outline[outline.length - 1].y) >= LASSO_STEP) {
+      outline.push(end);
+    }
+    if (box) box = { ...box, x1: end.x, y1: end.y };
     // The drawn shape as a path: the lasso's vertices, or the rectangle's two corners.
-    const path = lasso ?? (rect ? [{ x: rect.x0, y: rect.y0 }, { x: rect.x1, y: rect.y1 }] : null);
+    const path = outline ?? (box ? [{ x: box.x0, y: box.y0 }, { x: box.x1, y: box.y1 }] : null);
     if (canvas && path) {
       const ids = isTinyPath(path)
         ? [nearestPoint(points, path[0].x, path[0].y, canvas.width, canvas.height)].filter((id): id is number => id !== null)
-        : lasso
-          ? pointsInPolygon(points, lasso, canvas.width, canvas.height)
-          : rect
-            ? pointsInRect(points, rect, canvas.width, canvas.height)
+        : outline
+          ? pointsInPolygon(points, outline, canvas.width, canvas.height)
+          : box
+            ? pointsInRect(points, box, canvas.width, canvas.height)
             : [];
       // Shift adds to the selection (several lassos around scattered groups).
       setSelected((old) => new Set(event.shiftKey ? [...old, ...ids] : ids));
     }
+    setRect(null);
+    setLasso(null);
+  };
+
+  const cancel = () => {
+    drawing.current = { rect: null, lasso: null };
     setRect(null);
     setLasso(null);
   };
@@ -274,6 +298,7 @@ export function MapPanel({ projectId }: { projectId: number }) {
           onPointerDown={onDown}
           onPointerMove={onMove}
           onPointerUp={onUp}
+          onPointerCancel={cancel}
           data-testid="map-canvas"
           aria-label="Embedding map"
         />
