@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Project } from "../api/types";
 import {
+  modeTitle,
   backboneName,
   evaluatedOnText,
   formatBytes,
@@ -98,5 +99,12 @@ describe("format", () => {
     expect(labelColor("ants")).toBe(labelColor("ants"));
     expect(labelColor("x", 0)).not.toBe(labelColor("x", 1));
     expect(labelColor("x", 0, "#123456")).toBe("#123456");
+  });
+});
+
+describe("modeTitle", () => {
+  it("names every mode, accurate included (it once showed as Quick)", () => {
+    expect(["quick", "accurate", "finetune"].map(modeTitle)).toEqual(["Fast", "Accurate", "Fine-tune"]);
+    expect(modeTitle(null)).toBe("—");
   });
 });

@@ -52,6 +52,13 @@ export function modeName(mode: string | null | undefined): string {
   return MODES[mode] ?? mode;
 }
 
+const MODE_TITLES: Record<string, string> = { quick: "Fast", accurate: "Accurate", finetune: "Fine-tune" };
+/** A training mode as a badge or a column names it: "Fast", "Accurate", "Fine-tune". */
+export function modeTitle(mode: string | null | undefined): string {
+  if (!mode) return DASH;
+  return MODE_TITLES[mode] ?? mode;
+}
+
 export function backboneName(name: string | null | undefined): string {
   if (!name) return DASH;
   return BACKBONES[name] ?? name;

@@ -20,7 +20,7 @@ const SECTIONS: Array<{ id: string; title: string }> = [
   { id: "problem", title: "1. Define the problem and the target" },
   { id: "collect", title: "2. Collect and label photos" },
   { id: "splits", title: "3. Train, validation and test splits" },
-  { id: "train", title: "4. Train: quick or fine-tune" },
+  { id: "train", title: "4. Train: fast, accurate or fine-tune" },
   { id: "metrics", title: "5. Read the scores" },
   { id: "deploy", title: "6. Deploy" },
   { id: "watch", title: "7. Watch it in production" },
@@ -108,13 +108,17 @@ export default function GuidePage() {
           </Text>
           <List size="sm" spacing={4}>
             <List.Item>
-              <b>Quick</b> teaches only the last step of the model. It takes seconds to a minute on an ordinary computer
-              and is often good enough. Start here.
+              <b>Fast</b> teaches only the last step of the model. It takes seconds once the photos are analysed, on an
+              ordinary computer, and is often good enough. Start here.
             </List.Item>
             <List.Item>
-              <b>Fine-tune</b> also adjusts the inner layers to your photos. It takes minutes (much faster with a
+              <b>Accurate</b> does the same on a larger pretrained model. The first run analyses every photo again, and
+              each photo costs more to train on and to predict, for a few more right answers.
+            </List.Item>
+            <List.Item>
+              <b>Fine-tune</b> also adjusts the inner layers to your photos. It takes minutes to hours (much faster with a
               graphics card) and helps most when your photos are unusual (microscope slides, X-rays, factory parts). When
-              it does not beat the quick model on the validation photos, Bakehouse keeps the quick one and says so.
+              it does not beat the model it started from on the validation photos, Bakehouse keeps that one and says so.
             </List.Item>
           </List>
         </Step>

@@ -34,6 +34,7 @@ import {
   formatPercent,
   metricName,
   modeName,
+  modeTitle,
   plural,
 } from "../../lib/format";
 import { useProjectContext } from "../project/context";
@@ -347,7 +348,7 @@ function Versions({
                       </Badge>
                     )}
                   </Table.Td>
-                  <Table.Td>{m.mode === "finetune" ? "Fine-tune" : "Quick"}</Table.Td>
+                  <Table.Td>{modeTitle(m.mode)}</Table.Td>
                   <Table.Td>
                     <Tooltip label={intervalText(m.metrics.accuracy_interval) || "No interval recorded"}>
                       <span data-testid="version-accuracy">
@@ -363,7 +364,7 @@ function Versions({
                     </Tooltip>
                     {m.metrics.kept_probe && (
                       <Badge size="xs" variant="light" color="blue" ml={4}>
-                        {m.metrics.finetune ? "kept frozen model" : "kept quick"}
+                        kept frozen model
                       </Badge>
                     )}
                   </Table.Td>

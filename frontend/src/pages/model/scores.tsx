@@ -58,15 +58,17 @@ export function TooFewImages({ interval }: { interval: Interval | null | undefin
   );
 }
 
-/** Fine-tuning found nothing better on validation: the version IS the quick model. */
+/** Fine-tuning found nothing better on validation: the version IS the frozen-network model
+ * it started from (accurate mode's, or fast mode's for versions fine-tuned before that). */
 export function KeptProbeNotice({ metrics }: { metrics: TrainingMetrics }) {
   if (!metrics.kept_probe) return null;
   return (
     <Alert color="blue" variant="light" p="xs" icon={<IconInfoCircle size={16} />} data-testid="kept-probe">
       <Text size="sm">
-        Kept the quick model: fine-tuning did not beat it on validation
+        Kept the model fine-tuning started from: adjusting the network did not beat it on validation
         {typeof metrics.seconds === "number" ? ` (it spent ${formatDuration(metrics.seconds)} trying)` : ""}. Its scores
-        and mistakes are the quick model's; more labelled images give fine-tuning more to learn from.
+        and mistakes are those of the pretrained network with a trained last layer; more labelled images give
+        fine-tuning more to learn from.
       </Text>
     </Alert>
   );

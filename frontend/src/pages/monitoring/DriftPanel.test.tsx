@@ -35,6 +35,13 @@ const alert: DriftAlert = {
 };
 
 describe("Drift panel", () => {
+  it("says not checked, not ok, before the first check", () => {
+    mockApi({});
+    renderWithProviders(<DriftCard slug="ants" drift={{ ...alerting, status: "ok", checked_at: null, alert: null, samples: [] }} />);
+    expect(screen.getByTestId("drift-status")).toHaveTextContent("not checked");
+    expect(screen.getByText(/Not checked yet/)).toBeInTheDocument();
+  });
+
   it("shows an alert's status, p-value and the shifted window's images", () => {
     mockApi({});
     renderWithProviders(<DriftCard slug="ants" drift={alerting} />);

@@ -51,8 +51,9 @@ export function DriftCard({ slug, drift }: { slug: string; drift: DriftState }) 
             <Title order={3} size="h5">
               Drift
             </Title>
-            <Badge color={STATUS_COLOR[drift.status]} data-testid="drift-status">
-              {drift.status}
+            {/* Before the first check "ok" would claim what nothing has tested yet. */}
+            <Badge color={drift.checked_at ? STATUS_COLOR[drift.status] : "gray"} data-testid="drift-status">
+              {drift.checked_at ? drift.status : "not checked"}
             </Badge>
           </Group>
           <Group gap="xs">

@@ -11,7 +11,7 @@ import { PageLoader } from "../../components/States";
 import { formatLatency, formatNumber, formatPercent } from "../../lib/format";
 import { useProjectContext } from "../project/context";
 import { AlertList, DriftCard, ThresholdForm } from "./DriftPanel";
-import { chartRows, mixOverTime, mixRows } from "./figures";
+import { chartRows, hasLonePoints, mixOverTime, mixRows } from "./figures";
 import { WINDOWS, useMonitoring, type Monitoring, type MonitoringWindow } from "./hooks";
 
 const LABEL_COLORS = ["crust.7", "blue.5", "teal.6", "grape.5", "orange.5", "cyan.6", "pink.5", "lime.6"];
@@ -49,6 +49,9 @@ function Charts({ data, window }: { data: Monitoring; window: MonitoringWindow }
   const mix = mixRows(data.label_mix, data.training_mix);
   const overTime = mixOverTime(data.buckets, window);
   const labels = mix.map((row) => row.label);
+  // Dots where a bucket with predictions stands between empty ones, or its line is invisible.
+  const latencyDots = hasLonePoints(rows, ["p50", "p95", "p99"]);
+  const rateDots = hasLonePoints(rows, ["errors", "uncertain", "ood"]);
   return (
     <SimpleGrid cols={{ base: 1, md: 2 }} spacing="md">
       <Card>
@@ -66,7 +69,8 @@ function Charts({ data, window }: { data: Monitoring; window: MonitoringWindow }
           data={rows}
           dataKey="time"
           connectNulls={false}
-          withDots={false}
+          withDots={latencyDots}
+          dotProps={{ r: 3, strokeWidth: 1 }}
           withLegend
           series={[
             { name: "p50", label: "p50", color: "teal.6" },
@@ -84,7 +88,8 @@ function Charts({ data, window }: { data: Monitoring; window: MonitoringWindow }
           data={rows}
           dataKey="time"
           connectNulls={false}
-          withDots={false}
+          withDots={rateDots}
+          dotProps={{ r: 3, strokeWidth: 1 }}
           withLegend
           unit="%"
           series={[

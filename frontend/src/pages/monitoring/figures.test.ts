@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bucketLabel, chartRows, driftSentence, formatP, mixOverTime, mixRows, thresholdError } from "./figures";
+import { bucketLabel, chartRows, driftSentence, formatP, hasLonePoints, mixOverTime, mixRows, thresholdError } from "./figures";
 import type { MonitoringBucket } from "./hooks";
 
 const bucket = (start: string, requests: number, extra: Partial<MonitoringBucket> = {}): MonitoringBucket => ({
@@ -20,6 +20,15 @@ describe("chart rows", () => {
     const rows = chartRows([bucket("2026-01-02T10:05:00Z", 4), bucket("2026-01-02T10:06:00Z", 0)], "1h");
     expect(rows[0]).toMatchObject({ rpm: 4, p50: 10, p99: 30, errors: 1, uncertain: 25, ood: 12.3 });
     expect(rows[1]).toMatchObject({ rpm: 0, p50: null, errors: null, uncertain: null, ood: null });
+  });
+
+  it("finds a value with empty buckets on both sides, which a line alone would not draw", () => {
+    const lone = chartRows([bucket("2026-01-02T10:05:00Z", 0), bucket("2026-01-02T10:06:00Z", 3), bucket("2026-01-02T10:07:00Z", 0)], "1h");
+    expect(hasLonePoints(lone, ["p50"])).toBe(true);
+    expect(hasLonePoints(lone.slice(1), ["p50"])).toBe(true); // at the window's edge
+    const joined = chartRows([bucket("2026-01-02T10:05:00Z", 2), bucket("2026-01-02T10:06:00Z", 3), bucket("2026-01-02T10:07:00Z", 0)], "1h");
+    expect(hasLonePoints(joined, ["p50", "uncertain"])).toBe(false);
+    expect(hasLonePoints(chartRows([], "1h"), ["p50"])).toBe(false);
   });
 
   it("labels short windows by time of day and long ones by date", () => {

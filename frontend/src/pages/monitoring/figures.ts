@@ -41,6 +41,15 @@ export function chartRows(buckets: MonitoringBucket[], window: MonitoringWindow)
   }));
 }
 
+/** Whether some value of these series stands alone, with no value in the bucket before or
+ * after it: a line with gaps draws nothing there, so the chart must show dots (a deployment
+ * asked a few times a day has only such buckets). */
+export function hasLonePoints(rows: readonly ChartRow[], keys: readonly (keyof ChartRow)[]): boolean {
+  return keys.some((key) =>
+    rows.some((row, i) => row[key] != null && rows[i - 1]?.[key] == null && rows[i + 1]?.[key] == null),
+  );
+}
+
 export interface MixRow {
   label: string;
   live: number;

@@ -47,6 +47,7 @@ import {
   formatPercent,
   isActive,
   metricName,
+  modeTitle,
   plural,
   stageLabel,
   statusColor,
@@ -201,7 +202,7 @@ function JobPanel({ jobId, projectId, target, metric }: { jobId: number; project
               {statusLabel(j.status)}
             </Badge>
             <Badge color="gray" variant="outline">
-              {j.mode === "finetune" ? "Fine-tune" : "Quick"}
+              {modeTitle(j.mode)}
             </Badge>
             {typeof j.image_count === "number" && j.image_count > 0 && (
               <Text size="sm" c="dimmed">
@@ -464,7 +465,7 @@ export default function TrainPage() {
                   }
                 >
                   <Table.Td>#{job.id}</Table.Td>
-                  <Table.Td>{job.mode === "finetune" ? "Fine-tune" : "Quick"}</Table.Td>
+                  <Table.Td>{modeTitle(job.mode)}</Table.Td>
                   <Table.Td>
                     <Badge size="sm" variant="light" color={statusColor(job.status)}>
                       {statusLabel(job.status)}
