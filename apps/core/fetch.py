@@ -18,10 +18,13 @@ The server fetching a URL on a user's behalf must not become a way into its own 
   every few seconds is cut off on time; the body is read in small pieces and stops one
   piece past ``max_bytes``.
 
-Every failure is one ``FetchError`` with one plain message ("Could not fetch this
-address.", code ``fetch_failed``); only a too large answer says so (``FetchTooLarge``,
-code ``too_large``, 413). What exactly went wrong (a refused address, a status, a time-out)
-goes to the server log only: telling the caller would let it map the network.
+Every failure is one ``FetchError`` (code ``fetch_failed``, 400; a too large answer is
+``FetchTooLarge``, code ``too_large``, 413). An address that is wrong in itself (not a web
+address, another scheme, a user name in it, too long) says so: that tells the caller nothing
+it did not send. Whatever depends on the network (a private address, a name that does not
+resolve, a refused connection, a status, a time-out) gets one message that lists what it may
+be, and the exact reason goes to the server log only: telling the caller would let it map
+the network.
 """
 
 from __future__ import annotations
@@ -47,7 +50,11 @@ from apps.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-FETCH_FAILED_MESSAGE = "Could not fetch this address."
+FETCH_FAILED_MESSAGE = (
+    "Could not fetch this address: it may not exist, not answer, answer with an error, or be "
+    "on a private network (the server fetches those only where its administrator allows them)."
+)
+NOT_A_WEB_ADDRESS = "This is not a web address: send one like https://example.com/photo.jpg."
 MAX_REDIRECTS = 5
 MAX_URL_LENGTH = 2000
 READ_SIZE = 16 * 1024
@@ -188,21 +195,34 @@ class _Target:
 def _target(url: str, allow: Allowlist, deadline: float) -> _Target:
     """Parse ``url``, resolve its host once and check every address."""
     if not isinstance(url, str) or not url.strip():
-        raise FetchError("no address")
+        raise FetchError("no address", message=NOT_A_WEB_ADDRESS)
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
-        raise FetchError("address too long")
+        raise FetchError(
+            "address too long",
+            message=f"This address is too long: at most {MAX_URL_LENGTH} characters.",
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise FetchError(f"invalid address ({exc})") from None
+        raise FetchError(f"invalid address ({exc})", message=NOT_A_WEB_ADDRESS) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise FetchError(f"scheme {scheme!r} refused")
+        raise FetchError(
+            f"scheme {scheme!r} refused",
+            message=NOT_A_WEB_ADDRESS
+            if not scheme
+            else "Only http:// and https:// addresses can be fetched.",
+        )
     host = (parts.hostname or "").rstrip(".")
-    if not host or parts.username is not None or parts.password is not None:
-        raise FetchError("no host, or credentials in the address")
+    if not host:
+        raise FetchError("no host", message=NOT_A_WEB_ADDRESS)
+    if parts.username is not None or parts.password is not None:
+        raise FetchError(
+            "credentials in the address",
+            message="Addresses with a user name or password in them are not fetched.",
+        )
     port = port or (443 if scheme == "https" else 80)
     path = parts.path or "/"
     if parts.query:
@@ -394,6 +414,15 @@ def _get(
         sock.really_close()
 
 
+def _redirected_target(url: str, allow: Allowlist, deadline: float) -> _Target:
+    """A redirect's target: what is wrong with it came from the server, not from the caller,
+    so it gets the one plain message whatever it was."""
+    try:
+        return _target(url, allow, deadline)
+    except FetchError as exc:
+        raise FetchError(f"redirect to {url[:300]!r}: {exc.reason}") from None
+
+
 def fetch_url(
     url: str,
     *,
@@ -408,8 +437,11 @@ def fetch_url(
     allow = Allowlist.from_settings()
     current = url
     try:
-        for _hop in range(MAX_REDIRECTS + 1):
-            target = _target(current, allow, deadline)
+        for hop in range(MAX_REDIRECTS + 1):
+            if hop:
+                target = _redirected_target(current, allow, deadline)
+            else:
+                target = _target(current, allow, deadline)
             code, location, content_type, body = _get(
                 target,
                 deadline=deadline,

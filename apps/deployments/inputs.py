@@ -100,6 +100,12 @@ def check_content_length(request: Any) -> None:
         raise too_large(max_request_bytes(), what="The request")
 
 
+SEND_AN_IMAGE = (
+    "Send an image: a multipart file field 'image' (or 'images' for several), JSON "
+    '{"image_base64": "..."} or {"url": "https://..."}, or the image itself as the body.'
+)
+
+
 def read_inputs(request: Any) -> PredictionInputs:
     """The request's images (``request`` is DRF's). Raises ``ApplicationError``."""
     check_content_length(request)
@@ -109,15 +115,13 @@ def read_inputs(request: Any) -> PredictionInputs:
         return PredictionInputs([_checked(IncomingImage(raw, "image"))], many=False)
     if request.FILES:
         return _from_files(request.FILES)
+    if not data and request.stream is None:  # no body at all: no parser ran
+        raise ApplicationError(f"The request has no body. {SEND_AN_IMAGE}", code="no_image")
     if hasattr(data, "get") and not hasattr(data, "getlist"):  # JSON object
         return _from_json(data)
     if hasattr(data, "getlist") and (data.get("image_base64") or data.get("url")):
         return _from_json({key: data.get(key) for key in ("image_base64", "url")})
-    raise ApplicationError(
-        "Send an image: a multipart file field 'image' (or 'images' for several), JSON "
-        '{"image_base64": "..."} or {"url": "https://..."}, or the image itself as the body.',
-        code="no_image",
-    )
+    raise ApplicationError(SEND_AN_IMAGE, code="no_image")
 
 
 def _checked(item: IncomingImage) -> IncomingImage:

@@ -15,7 +15,7 @@ from apps import ml
 from apps.batches import inputs, predicting, services
 from apps.batches.models import BatchItem, BatchJob
 from apps.batches.services import batch_create, batch_job_run
-from apps.core.fetch import FetchError
+from apps.core.fetch import FETCH_FAILED_MESSAGE, FetchError
 from apps.core.jobs import jobs_reap
 from apps.training.health.reference import ood_reference_bytes
 from apps.webhooks.models import Webhook, WebhookDelivery
@@ -81,7 +81,7 @@ def test_urls_are_fetched_through_the_guarded_fetcher(deployment, photos, monkey
     batch = batch_job_run(job_id=batch.pk)
     first, second = _rows(batch)
     assert first.name == "https://example.com/a.jpg" and first.label in LABELS
-    assert second.error == "Could not fetch this address." and second.confidence is None
+    assert second.error == FETCH_FAILED_MESSAGE and second.confidence is None
 
 
 def test_private_addresses_are_refused_row_by_row(deployment, settings):
@@ -89,7 +89,7 @@ def test_private_addresses_are_refused_row_by_row(deployment, settings):
     batch = batch_create(deployment=deployment, urls=["http://127.0.0.1:9/cat.jpg"])
     batch = batch_job_run(job_id=batch.pk)
     (row,) = _rows(batch)
-    assert row.error == "Could not fetch this address."
+    assert row.error == FETCH_FAILED_MESSAGE
     assert batch.status == "succeeded" and batch.failed == 1
 
 

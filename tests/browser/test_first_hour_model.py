@@ -113,13 +113,17 @@ def test_scores_say_how_much_backs_them(page: Page, shot, live_platform, trained
     page.get_by_test_id("model-version-row").filter(has_text="v2").first.click()
     expect(page.get_by_role("heading", name="Model v2")).to_be_visible()
     kept = page.get_by_test_id("kept-probe")
-    expect(kept).to_contain_text("Kept the model fine-tuning started from: adjusting the network did not beat it on validation")
+    expect(kept).to_contain_text(
+        "Kept the model fine-tuning started from: adjusting the network did not beat it on validation"
+    )
     expect(kept).to_contain_text("4 min 8 s")
     shot("02-model-kept-probe")
 
     page.goto(f"/projects/{project_id}/train?job={trained['job']}")
     expect(page.get_by_test_id("training-succeeded")).to_be_visible()
-    expect(page.get_by_test_id("kept-probe")).to_contain_text("Kept the model fine-tuning started from")
+    expect(page.get_by_test_id("kept-probe")).to_contain_text(
+        "Kept the model fine-tuning started from"
+    )
     expect(page.get_by_test_id("training-accuracy-interval")).to_contain_text("test images")
     expect(page.get_by_test_id("too-few-test-images")).to_be_visible()
     shot("03-train-kept-probe")

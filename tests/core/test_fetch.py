@@ -16,6 +16,7 @@ import pytest
 from apps.core import fetch
 from apps.core.fetch import (
     FETCH_FAILED_MESSAGE,
+    NOT_A_WEB_ADDRESS,
     Allowlist,
     FetchError,
     FetchTooLarge,
@@ -70,32 +71,40 @@ def test_public_addresses_are_allowed(address):
     assert fetch._forbidden_reason(ipaddress.ip_address(address)) is None
 
 
+WRONG_SCHEME = "Only http:// and https:// addresses can be fetched."
+
+
 @pytest.mark.parametrize(
-    "url",
+    "url, message",
     [
-        "http://127.0.0.1/",
-        "http://localhost/",
-        "http://LOCALHOST./",
-        "http://[::ffff:127.0.0.1]/",
-        "http://[::1]/",
-        "http://2130706433/",
-        "http://0x7f000001/",
-        "http://0X7F.0.0.1/",
-        "http://0177.0.0.1/",
-        "http://127.1/",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[fe80::1%25eth0]/",
-        "ftp://example.com/a.jpg",
-        "file:///etc/passwd",
-        "gopher://127.0.0.1/",
-        "http://user:pass@example.com/",
-        "http:///a.jpg",
-        "not a url",
-        "",
-        "http://" + "a" * 2100 + ".com/",
+        # The network's answer (a private address) is never told: one message for all.
+        ("http://127.0.0.1/", FETCH_FAILED_MESSAGE),
+        ("http://localhost/", FETCH_FAILED_MESSAGE),
+        ("http://LOCALHOST./", FETCH_FAILED_MESSAGE),
+        ("http://[::ffff:127.0.0.1]/", FETCH_FAILED_MESSAGE),
+        ("http://[::1]/", FETCH_FAILED_MESSAGE),
+        ("http://2130706433/", FETCH_FAILED_MESSAGE),
+        ("http://0x7f000001/", FETCH_FAILED_MESSAGE),
+        ("http://0X7F.0.0.1/", FETCH_FAILED_MESSAGE),
+        ("http://0177.0.0.1/", FETCH_FAILED_MESSAGE),
+        ("http://127.1/", FETCH_FAILED_MESSAGE),
+        ("http://169.254.169.254/latest/meta-data/", FETCH_FAILED_MESSAGE),
+        ("http://[fe80::1%25eth0]/", FETCH_FAILED_MESSAGE),
+        # What is wrong with the address itself is said: the caller sent it.
+        ("ftp://example.com/a.jpg", WRONG_SCHEME),
+        ("file:///etc/passwd", WRONG_SCHEME),
+        ("gopher://127.0.0.1/", WRONG_SCHEME),
+        (
+            "http://user:pass@example.com/",
+            "Addresses with a user name or password in them are not fetched.",
+        ),
+        ("http:///a.jpg", NOT_A_WEB_ADDRESS),
+        ("not a url", NOT_A_WEB_ADDRESS),
+        ("", NOT_A_WEB_ADDRESS),
+        ("http://" + "a" * 2100 + ".com/", "This address is too long: at most 2000 characters."),
     ],
 )
-def test_refused_before_any_connection(url, monkeypatch, settings):
+def test_refused_before_any_connection(url, message, monkeypatch, settings):
     settings.URL_ALLOWLIST = []
 
     def no_connection(*args, **kwargs):
@@ -104,7 +113,7 @@ def test_refused_before_any_connection(url, monkeypatch, settings):
     monkeypatch.setattr(fetch.socket, "create_connection", no_connection)
     with pytest.raises(FetchError) as caught:
         _fetch(url)
-    assert (caught.value.code, caught.value.message) == ("fetch_failed", FETCH_FAILED_MESSAGE)
+    assert (caught.value.code, caught.value.message) == ("fetch_failed", message)
     assert caught.value.status_code == 400
 
 

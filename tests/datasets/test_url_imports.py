@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from apps.core.fetch import FETCH_FAILED_MESSAGE, NOT_A_WEB_ADDRESS
 from apps.datasets.models import Image, ImportJob
 from tests.factories import make_jpeg_bytes
 from tests.local_http import allow_local, drip, local_server, redirect, send
@@ -131,16 +132,17 @@ def test_url_list_import(
     assert "HTML" in rejected[f"{server}/page.jpg"]["error"]
     assert rejected[f"{server}/big.jpg"]["code"] == "too_large"
     assert rejected[f"{server}/big-unannounced.jpg"]["code"] == "too_large"
-    # Why a fetch failed (404, time-out, refused scheme) is in the server log only.
-    for url in (
-        f"{server}/missing.jpg",
-        f"{server}/slow.jpg",
-        "ftp://127.0.0.1/x.jpg",
-        "file:///etc/passwd",
-        "not a url",
+    # Why a fetch failed on the network (404, time-out) is in the server log only; what is
+    # wrong with the address itself is said.
+    for url, message in (
+        (f"{server}/missing.jpg", FETCH_FAILED_MESSAGE),
+        (f"{server}/slow.jpg", FETCH_FAILED_MESSAGE),
+        ("ftp://127.0.0.1/x.jpg", "Only http:// and https:// addresses can be fetched."),
+        ("file:///etc/passwd", "Only http:// and https:// addresses can be fetched."),
+        ("not a url", NOT_A_WEB_ADDRESS),
     ):
         assert rejected[url]["code"] == "fetch_failed", url
-        assert rejected[url]["error"] == "Could not fetch this address.", url
+        assert rejected[url]["error"] == message, url
 
     images = Image.objects.filter(project=project)
     assert images.count() == 2
@@ -235,7 +237,7 @@ def _refused(job: ImportJob, url: str) -> None:
     [entry] = job.report["rejected"]
     assert entry == {
         "filename": url,
-        "error": "Could not fetch this address.",
+        "error": FETCH_FAILED_MESSAGE,
         "code": "fetch_failed",
     }
     assert not Image.objects.exists()

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
+from apps.core.fetch import FETCH_FAILED_MESSAGE
 from apps.deployments.models import PredictionLog
 from apps.deployments.services import api_key_create, deployment_create
 from tests.deployments.conftest import LABELS, png_bytes, upload
@@ -132,7 +133,7 @@ def test_url_body(key_client, deployment, ant_jpeg, settings):
     assert missing.status_code == 400
     assert missing.json()["error"] == {
         "code": "fetch_failed",
-        "message": "Could not fetch this address.",
+        "message": FETCH_FAILED_MESSAGE,
     }
 
 
@@ -234,6 +235,18 @@ def test_no_image_is_400(key_client, deployment):
     response = key_client.post(_url(deployment), {"something": "else"}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "no_image"
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg", "application/json", ""])
+def test_an_empty_body_is_told_it_has_no_body(key_client, deployment, content_type):
+    # It was answered as if it were JSON: 'The JSON body must have "image_base64"...'.
+    response = key_client.generic(
+        "POST", _url(deployment), b"", **({"CONTENT_TYPE": content_type} if content_type else {})
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "no_image"
+    assert error["message"].startswith("The request has no body. Send an image:"), error
 
 
 def test_too_large_file_is_413_before_decoding(key_client, deployment, settings, monkeypatch):
