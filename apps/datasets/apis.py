@@ -340,6 +340,13 @@ class ImportListApi(APIView):
         data = ImportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values: dict[str, Any] = data.validated_data
+        other_fields = sorted(set(request.FILES) - {"file"})
+        if values.get("file") is None and other_fields:
+            raise ApplicationError(
+                "The file field must be called 'file' (a .zip or a .csv); got: "
+                f"{', '.join(other_fields)}.",
+                code="nothing_to_import",
+            )
         job = import_job_create(
             project=project,
             created_by=request.user,

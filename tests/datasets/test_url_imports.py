@@ -209,6 +209,20 @@ def test_bad_import_requests_are_400(auth_client, project, payload, code):
     assert not ImportJob.objects.exists()
 
 
+def test_a_file_under_another_field_name_is_told_the_right_one(auth_client, project):
+    # It was told to send a .zip or .csv file, which it had done.
+    answer = auth_client.post(
+        f"/api/v1/projects/{project.id}/imports/",
+        {"archive": SimpleUploadedFile("photos.zip", b"PK\x05\x06" + b"\x00" * 18)},
+        format="multipart",
+    )
+    assert answer.status_code == 400
+    assert answer.data["error"]["message"] == (
+        "The file field must be called 'file' (a .zip or a .csv); got: archive."
+    )
+    assert not ImportJob.objects.exists()
+
+
 def test_too_many_urls(auth_client, project, settings):
     settings.MAX_ZIP_MEMBERS = 3
     answer = auth_client.post(
