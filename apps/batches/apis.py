@@ -205,9 +205,11 @@ class BatchListApi(_BatchView):
         body = request.data if isinstance(request.data, Mapping) else {}
         urls = None if archive is not None else body.get("urls")
         if archive is None and urls is None:
+            other_fields = sorted(request.FILES)
+            got = f" The file field must be called 'archive'; got: {', '.join(other_fields)}."
             raise ApplicationError(
                 'Send a zip file of images in "archive" (multipart) or a list of image '
-                'addresses in "urls" (JSON).',
+                f'addresses in "urls" (JSON).{got if other_fields else ""}',
                 code="nothing_to_predict",
             )
         batch = batch_create(

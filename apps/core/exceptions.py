@@ -58,8 +58,18 @@ def validated(serializer: Any) -> Any:
     errors = serializer.errors
     field = next(iter(errors), "non_field_errors")
     code = "invalid" if field in ("non_field_errors", "detail") else f"invalid_{field}"
-    fields = {name: [str(m) for m in messages] for name, messages in errors.items()}
+    fields = {name: _plain(messages) for name, messages in errors.items()}
     raise ApplicationError(_first_message(errors), code=code, extra={"fields": fields})
+
+
+def _plain(detail: Any) -> Any:
+    """DRF's error detail as plain JSON, nesting kept (a list item's errors are a dict by
+    index, as the exception handler answers them): ``{"0": ["..."]}``, not its keys."""
+    if isinstance(detail, dict):
+        return {str(key): _plain(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_plain(value) for value in detail]
+    return str(detail)
 
 
 def _first_message(detail: Any) -> str:

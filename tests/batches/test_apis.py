@@ -130,6 +130,19 @@ def test_bad_archives_are_refused_with_a_sentence(auth_client, deployment, photo
     assert not BatchJob.objects.exists()
 
 
+def test_a_zip_under_another_field_name_is_told_the_right_one(auth_client, deployment, photos):
+    response = auth_client.post(
+        f"/api/v1/deployments/{deployment.slug}/batches/",
+        {"file": _zip_upload(make_zip({"a.jpg": b"x"}))},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    code, message = _error(response)
+    assert code == "nothing_to_predict"
+    assert message.endswith("The file field must be called 'archive'; got: file."), message
+    assert not BatchJob.objects.exists()
+
+
 def test_only_the_owner_sees_batches(auth_client, other_client, api_client, deployment):
     batch_id = auth_client.post(
         f"/api/v1/deployments/{deployment.slug}/batches/",

@@ -95,6 +95,14 @@ def test_bad_input_is_a_clear_400(auth_client, project, local, body, code):
     assert answer.json()["error"]["code"] == code
 
 
+def test_an_unknown_event_is_named_in_the_fields_too(auth_client, project, local):
+    # ``fields`` held the list item's index alone (["0"]), not its message.
+    body = {"url": "http://127.0.0.1:9/x", "events": ["drift.alert", "model.exploded"]}
+    error = auth_client.post(_url(project), body, format="json").json()["error"]
+    assert error["message"] == 'events: 1: "model.exploded" is not a valid choice.'
+    assert error["fields"] == {"events": {"1": ['"model.exploded" is not a valid choice.']}}
+
+
 def test_another_users_project_and_webhooks_are_404(auth_client, other_client, project, local):
     created = auth_client.post(
         _url(project), {"url": "http://127.0.0.1:9/x", "events": ["drift.alert"]}, format="json"
