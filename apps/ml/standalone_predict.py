@@ -88,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     labels = json.loads((HERE / "labels.json").read_text())
     model = HERE / ("model.int8.onnx" if args.int8 else "model.onnx")
     if not model.exists():
-        print(f"{model.name} is not in this bundle.", file=sys.stderr)
+        why = (
+            " It was downloaded before the platform had made the int8 copy (about a minute"
+            " after training): download the bundle again from the Model page."
+            if args.int8
+            else ""
+        )
+        print(f"{model.name} is not in this bundle.{why}", file=sys.stderr)
         return 2
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
 

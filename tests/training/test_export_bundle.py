@@ -180,6 +180,19 @@ def test_the_check_fails_when_the_model_answers_differently(
     assert check.stdout.startswith("DIFFERENT")
 
 
+def test_a_bundle_made_before_the_int8_copy_says_why_it_has_none(
+    auth_client, compressed_version, tmp_path
+):
+    compressed_version.int8_onnx_file = ""
+    compressed_version.save(update_fields=["int8_onnx_file"])
+    names = _bundle(auth_client, compressed_version, tmp_path)
+    assert "model.onnx" in names and "model.int8.onnx" not in names
+    done = _run_predict(tmp_path, "--int8", "--check")
+    assert done.returncode == 2
+    assert "download the bundle again from the Model page" in done.stderr, done.stderr
+    assert _run_predict(tmp_path, "--check").returncode == 0
+
+
 def test_the_int8_file_downloads_and_is_linked(auth_client, compressed_version):
     detail = auth_client.get(f"/api/v1/models/{compressed_version.pk}/").json()
     assert detail["downloads"]["int8"].endswith("/download/?file=int8")
