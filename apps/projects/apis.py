@@ -143,7 +143,12 @@ class ProjectDetailApi(APIView):
 
 class LabelInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
-    color = serializers.RegexField(r"^(#[0-9a-fA-F]{6})?$", required=False, allow_blank=True)
+    color = serializers.RegexField(
+        r"^(#[0-9a-fA-F]{6})?$",
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid": "Give the colour as # and six hex digits, like #1c7ed6."},
+    )
 
 
 class LabelListApi(APIView):

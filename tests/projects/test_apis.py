@@ -175,6 +175,17 @@ def test_a_label_of_another_project_is_404(auth_client, project, user):
     assert answer.status_code == 404
 
 
+def test_a_wrong_colour_is_told_how_to_write_it(auth_client, project):
+    label = project.labels.first()
+    answer = auth_client.patch(
+        f"/api/v1/projects/{project.id}/labels/{label.id}/", {"color": "red"}, format="json"
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"] == (
+        "color: Give the colour as # and six hex digits, like #1c7ed6."
+    )
+
+
 def test_anonymous_is_refused(api_client):
     assert api_client.get("/api/v1/projects/").status_code in (401, 403)
 

@@ -334,7 +334,7 @@ export function UploadPanel({ projectId, labels }: { projectId: number; labels: 
               Drag images, folders or a zip here
             </Text>
             <Text size="sm" c="dimmed">
-              or click to choose files · JPEG, PNG, WebP, GIF, BMP, TIFF · .zip · .csv of url,label
+              or click to choose files · JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC · .zip · .csv of url,label
             </Text>
           </div>
         </Group>
