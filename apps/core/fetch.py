@@ -54,7 +54,10 @@ FETCH_FAILED_MESSAGE = (
     "Could not fetch this address: it may not exist, not answer, answer with an error, or be "
     "on a private network (the server fetches those only where its administrator allows them)."
 )
-NOT_A_WEB_ADDRESS = "This is not a web address: send one like https://example.com/photo.jpg."
+NOT_A_WEB_ADDRESS = (
+    "This is not a whole web address: it must start with http:// or https://, like "
+    "https://example.com/photo.jpg."
+)
 MAX_REDIRECTS = 5
 MAX_URL_LENGTH = 2000
 READ_SIZE = 16 * 1024

@@ -163,15 +163,13 @@ export function MapPanel({ projectId }: { projectId: number }) {
   };
   const onUp = (event: PointerEvent<HTMLCanvasElement>) => {
     const canvas = canvasRef.current;
-    const { lasso: outline } = drawing.current;
-    let box = drawing.current.rect;
+    const drawn = drawing.current;
     drawing.current = { rect: null, lasso: null };
     // The release's position ends the shape, even where no move event reported it.
     const end = position(event);
-    if (outline && Math.hypot(end.x - outline[outline.length - 1].x, end.y - outline[outline.length - 1].y) >= LASSO_STEP) {
-      outline.push(end);
-    }
-    if (box) box = { ...box, x1: end.x, y1: end.y };
+    const last = drawn.lasso?.[drawn.lasso.length - 1];
+    const outline = drawn.lasso && last && Math.hypot(end.x - last.x, end.y - last.y) >= LASSO_STEP ? [...drawn.lasso, end] : drawn.lasso;
+    const box = drawn.rect ? { ...drawn.rect, x1: end.x, y1: end.y } : null;
     // The drawn shape as a path: the lasso's vertices, or the rectangle's two corners.
     const path = outline ?? (box ? [{ x: box.x0, y: box.y0 }, { x: box.x1, y: box.y1 }] : null);
     if (canvas && path) {
