@@ -27,6 +27,7 @@ from apps.training.selectors import (
     model_version_list,
     training_job_get_for_user,
     training_job_list,
+    training_job_number,
 )
 from apps.training.services import training_job_cancel, training_job_create
 
@@ -208,6 +209,8 @@ class _ModeField(serializers.CharField):
 
 class TrainingJobOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    # 1 for the project's first training run, 2 for its second... (ids are server-wide).
+    number = serializers.SerializerMethodField()
     project = serializers.IntegerField(source="project_id")
     mode = serializers.ChoiceField(choices=TrainingJob.Mode.choices)
     status = serializers.ChoiceField(choices=TrainingJob.Status.choices)
@@ -221,6 +224,9 @@ class TrainingJobOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_number(self, job: TrainingJob) -> int:
+        return training_job_number(job=job)
 
 
 class TrainingJobDetailSerializer(TrainingJobOutputSerializer):

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 
 from apps import ml
@@ -20,7 +21,21 @@ ID_CHUNK = 900
 
 def training_job_list(*, project: Project) -> QuerySet[TrainingJob]:
     # The snapshot and the log can be large; lists never show them.
-    return TrainingJob.objects.filter(project=project).defer("snapshot", "log").order_by("-id")
+    return (
+        TrainingJob.objects.filter(project=project)
+        .defer("snapshot", "log")
+        .annotate(number=Window(RowNumber(), order_by=F("id").asc()))
+        .order_by("-id")
+    )
+
+
+def training_job_number(*, job: TrainingJob) -> int:
+    """The job's place among its project's training runs, 1 for the first: what the pages
+    call it ("Training run #1"). Ids count every project of every user on the server."""
+    annotated = getattr(job, "number", None)
+    if annotated is not None:
+        return int(annotated)
+    return TrainingJob.objects.filter(project_id=job.project_id, id__lte=job.pk).count()
 
 
 def training_job_get_for_user(*, user: Any, job_id: Any) -> TrainingJob:

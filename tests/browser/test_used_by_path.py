@@ -167,6 +167,9 @@ def test_sign_up_label_train_deploy_and_predict(
     expect(job).to_have_attribute("data-status", "succeeded", timeout=TRAINING_TIMEOUT_MS)
     expect(page.get_by_test_id("training-succeeded")).to_be_visible()
     expect(page.get_by_test_id("training-curves")).to_be_visible()
+    # Numbered within the project (ids count every project on the server), mode by name.
+    expect(job).to_contain_text("Training run #1")
+    expect(job).to_contain_text("Fast")
     shot("11-train-done")
 
     # --- the model page ----------------------------------------------------------------------

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from apps.training.models import TrainingJob
+from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
 JOB_FIELDS = {
     "id",
+    "number",
     "project",
     "mode",
     "status",
@@ -65,6 +67,30 @@ def test_list_and_detail(auth_client, labeled_project, no_dispatch):
     detail = auth_client.get(f"/api/v1/training-jobs/{job_id}/")
     assert detail.status_code == 200
     assert set(detail.json()) >= JOB_FIELDS
+
+
+def test_runs_are_numbered_within_their_project(auth_client, labeled_project, user):
+    # Ids count every project on the server: a user's first run showed as "#57".
+    other = ProjectFactory(owner=user, name="Other", labels=["a", "b"])
+    for _ in range(3):
+        TrainingJob.objects.create(project=other, status=TrainingJob.Status.SUCCEEDED)
+    for _ in range(2):
+        TrainingJob.objects.create(project=labeled_project, status=TrainingJob.Status.SUCCEEDED)
+        TrainingJob.objects.create(project=other, status=TrainingJob.Status.FAILED)
+    listing = auth_client.get(_jobs_url(labeled_project), {"page_size": 1}).json()
+    assert listing["count"] == 2
+    assert [j["number"] for j in listing["results"]] == [2]  # the newest, on its page
+    second_page = auth_client.get(_jobs_url(labeled_project), {"page_size": 1, "page": 2}).json()
+    assert [j["number"] for j in second_page["results"]] == [1]
+    newest = TrainingJob.objects.filter(project=labeled_project).latest("id")
+    assert auth_client.get(f"/api/v1/training-jobs/{newest.pk}/").json()["number"] == 2
+    assert [j["number"] for j in auth_client.get(_jobs_url(other)).json()["results"]] == [
+        5,
+        4,
+        3,
+        2,
+        1,
+    ]
 
 
 def test_unknown_mode_is_a_400_sentence(auth_client, labeled_project):

@@ -3391,6 +3391,7 @@ export interface components {
         };
         TrainingJobDetail: {
             id: number;
+            readonly number: number;
             project: number;
             mode: components["schemas"]["TrainingModeEnum"];
             status: components["schemas"]["JobStatusEnum"];
@@ -3413,6 +3414,7 @@ export interface components {
         };
         TrainingJobOutput: {
             id: number;
+            readonly number: number;
             project: number;
             mode: components["schemas"]["TrainingModeEnum"];
             status: components["schemas"]["JobStatusEnum"];

@@ -196,7 +196,7 @@ function JobPanel({ jobId, projectId, target, metric }: { jobId: number; project
         <Group justify="space-between">
           <Group gap="sm">
             <Title order={3} size="h4">
-              Training run #{j.id}
+              Training run #{j.number}
             </Title>
             <Badge color={statusColor(j.status)} variant="light" data-testid="training-status">
               {statusLabel(j.status)}
@@ -464,7 +464,7 @@ export default function TrainPage() {
                     })
                   }
                 >
-                  <Table.Td>#{job.id}</Table.Td>
+                  <Table.Td>#{job.number}</Table.Td>
                   <Table.Td>{modeTitle(job.mode)}</Table.Td>
                   <Table.Td>
                     <Badge size="sm" variant="light" color={statusColor(job.status)}>
