@@ -148,9 +148,7 @@ class HealthMonitor:
             # fresh process does not report 0 workers while its own ping is in flight.
             shared = self._shared_workers_seen() if broker == "ok" else {}
             with self._lock:
-                if not self._workers_seen:
-                    self._workers_seen.update(shared)
-                    self._workers_prune(time.time())
+                self._workers_merge(shared, time.time())
                 self._checked = _Checked(database, broker, time.monotonic())
                 self._stage = "workers"
                 self._published.notify_all()
@@ -171,11 +169,7 @@ class HealthMonitor:
         now = time.time()
         shared = self._shared_workers_seen()
         with self._lock:
-            for name, seen in shared.items():
-                if seen > self._workers_seen.get(name, 0.0):
-                    self._workers_seen[name] = seen
-            self._workers_seen.update(dict.fromkeys(answered, now))
-            self._workers_prune(now)
+            self._workers_merge({**shared, **dict.fromkeys(answered, now)}, now)
             seen_now = dict(self._workers_seen)
         with contextlib.suppress(Exception):  # sharing is a nicety: each process also pings
             cache.set(WORKERS_CACHE_KEY, seen_now, timeout=int(self._remember) + 60)
@@ -185,11 +179,13 @@ class HealthMonitor:
         """Workers heard from within ``remember`` seconds (as of the last check)."""
         return len(self._workers_seen)
 
-    def _workers_prune(self, now: float) -> None:
-        """Forget the workers silent for longer than ``remember``. Called with the lock
-        held."""
-        for name, seen in list(self._workers_seen.items()):
-            if now - seen > self._remember:
+    def _workers_merge(self, seen: dict[str, float], now: float) -> None:
+        """Take the later answer of each worker, then forget those silent for longer than
+        ``remember``. Called with the lock held."""
+        for name, when in seen.items():
+            self._workers_seen[name] = max(when, self._workers_seen.get(name, 0.0))
+        for name, last in list(self._workers_seen.items()):
+            if now - last > self._remember:
                 del self._workers_seen[name]
 
     @staticmethod

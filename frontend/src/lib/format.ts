@@ -45,18 +45,23 @@ const BACKBONES: Record<string, string> = {
   efficientnet_lite1: "EfficientNet-Lite1",
   efficientnet_lite2: "EfficientNet-Lite2",
 };
-const MODES: Record<string, string> = { quick: "fast", accurate: "accurate", finetune: "fine-tuned" };
-/** A training mode in words ("quick" is the stored name of fast mode). */
+// Every training mode, in a sentence ("a fine-tuned model") and as a title (a badge, a
+// column). "quick" is the stored name of fast mode.
+const MODES: Record<string, { name: string; title: string }> = {
+  quick: { name: "fast", title: "Fast" },
+  accurate: { name: "accurate", title: "Accurate" },
+  finetune: { name: "fine-tuned", title: "Fine-tune" },
+};
+/** A training mode in words, for a sentence. */
 export function modeName(mode: string | null | undefined): string {
   if (!mode) return DASH;
-  return MODES[mode] ?? mode;
+  return MODES[mode]?.name ?? mode;
 }
 
-const MODE_TITLES: Record<string, string> = { quick: "Fast", accurate: "Accurate", finetune: "Fine-tune" };
 /** A training mode as a badge or a column names it: "Fast", "Accurate", "Fine-tune". */
 export function modeTitle(mode: string | null | undefined): string {
   if (!mode) return DASH;
-  return MODE_TITLES[mode] ?? mode;
+  return MODES[mode]?.title ?? mode;
 }
 
 export function backboneName(name: string | null | undefined): string {

@@ -178,11 +178,7 @@ function Headline({
               )}
               {model.downloads?.bundle && (
                 <Tooltip
-                  label={
-                    model.downloads.int8
-                      ? "A zip to run the model anywhere: the fp32 and int8 ONNX files, labels, the preprocessing, predict.py (onnxruntime + Pillow) and test images with the answers it must give."
-                      : "A zip to run the model anywhere: the ONNX file, labels, the preprocessing, predict.py (onnxruntime + Pillow) and test images with the answers it must give. The int8 copy is not made yet: download again once it is, to have it in the zip too."
-                  }
+                  label={`A zip to run the model anywhere: the ${model.downloads.int8 ? "fp32 and int8 ONNX files" : "ONNX file"}, labels, the preprocessing, predict.py (onnxruntime + Pillow) and test images with the answers it must give.${model.downloads.int8 ? "" : " The int8 copy is not made yet: download again once it is, to have it in the zip too."}`}
                 >
                   <Button
                     size="xs"
