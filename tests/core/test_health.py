@@ -2,6 +2,7 @@ import threading
 import time
 
 import pytest
+from django.core.cache import cache
 
 from apps.core import selectors
 from apps.core.selectors import HealthMonitor
@@ -12,8 +13,6 @@ def _monitor(monkeypatch):
     """Each test gets a fresh monitor with real checks; the generous wait lets the first
     check on a busy test machine finish before the answer."""
     monkeypatch.setattr(selectors, "_monitor", HealthMonitor(wait=10.0))
-    from django.core.cache import cache
-
     cache.delete(selectors.WORKERS_CACHE_KEY)
 
 
